@@ -1,0 +1,41 @@
+// Command berth is the whole of berth in one binary: the client CLI (default),
+// the daemon (`berth daemon`), the registry server (`berth registry serve`),
+// and the hidden modes the daemon re-executes: the container init and the
+// per-container shim.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/berth-dev/berth/cli"
+	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/shim"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	// Hidden modes first, before any flag parsing: they are on the hot path
+	// of every container start.
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "__init":
+			runtime.InitMain()
+			return
+		case "__shim":
+			os.Exit(shim.Main(os.Args[2:]))
+		}
+	}
+	root := cli.NewRootCommand(version)
+	root.AddCommand(newDaemonCommand(version))
+	root.AddCommand(newRegistryCommand())
+	if err := root.Execute(); err != nil {
+		if code, ok := cli.ExitCode(err); ok {
+			os.Exit(code)
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
