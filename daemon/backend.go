@@ -1,0 +1,5 @@
+package daemon
+
+import "github.com/berth-dev/berth/api"
+
+var _ api.Backend = (*Daemon)(nil)

@@ -1,0 +1,168 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/shim"
+	"github.com/moby/moby/api/types/container"
+	eventtypes "github.com/moby/moby/api/types/events"
+)
+
+// ContainerStart implements api.ContainerBackend.
+func (d *Daemon) ContainerStart(ctx context.Context, name string) error {
+	c, err := d.containers.get(name)
+	if err != nil {
+		return err
+	}
+	// The start outlives the request: a client that hangs up must not
+	// leave a half-started container.
+	return d.start(context.WithoutCancel(ctx), c)
+}
+
+func (d *Daemon) start(ctx context.Context, c *Container) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.removing {
+		return errdefs.Conflictf("container %s is marked for removal and cannot be started", c.ID)
+	}
+	if c.State.running() {
+		return errdefs.NotModified(fmt.Errorf("container %s is already running", c.ID))
+	}
+	cl, pid, err := d.launch(ctx, c)
+	if err != nil {
+		c.State.Error = err.Error()
+		c.State.ExitCode = exitCodeFor(err)
+		c.save()
+		d.failPending(c, err)
+		c.notifyStart()
+		if c.HostConfig.AutoRemove {
+			go d.removeContainer(context.Background(), c, true, true)
+		}
+		return err
+	}
+	c.shim = cl
+	c.exited = make(chan struct{})
+	c.State = State{Status: container.StateRunning, Pid: pid, StartedAt: time.Now().UTC()}
+	c.notifyStart()
+	if err := c.save(); err != nil {
+		d.log.Error("save container state", "id", c.ID, "err", err)
+	}
+	d.containerEvent(c, eventtypes.ActionStart, nil)
+	go d.monitor(c, cl)
+	return nil
+}
+
+// launch prepares the bundle, starts a shim, connects the attaches made
+// before start (so no output is lost) and starts the process. Caller holds c.mu.
+func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, error) {
+	rootfs, err := d.images.MountRootfs(ctx, c.ID)
+	if err != nil {
+		return nil, 0, fmt.Errorf("mount rootfs: %w", err)
+	}
+	if err := d.writeBundle(c, rootfs); err != nil {
+		return nil, 0, err
+	}
+	os.RemoveAll(c.stateDir)
+	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
+		return nil, 0, fmt.Errorf("start: %w", err)
+	}
+	logCfg := c.HostConfig.LogConfig.Config
+	cl, err := shim.Launch(ctx, shim.Config{
+		ID:              c.ID,
+		BundleDir:       c.bundleDir(),
+		StateDir:        c.stateDir,
+		LogPath:         c.logPath(),
+		LogMaxSize:      parseSize(logCfg["max-size"]),
+		LogMaxFiles:     parseCount(logCfg["max-file"]),
+		Runtime:         d.cfg.Runtime,
+		RuntimeStateDir: filepath.Join(d.cfg.runtimeStateDir()),
+		CgroupParent:    d.cfg.CgroupParent,
+		Tty:             c.Config.Tty,
+		OpenStdin:       c.Config.OpenStdin,
+		StdinOnce:       c.Config.StdinOnce,
+	})
+	if err != nil {
+		d.images.UnmountRootfs(ctx, c.ID)
+		return nil, 0, fmt.Errorf("start container %s: %w", c.ID, err)
+	}
+	for _, p := range c.pending {
+		done, err := cl.Attach(ctx, p.streams)
+		if err != nil {
+			errc := make(chan error, 1)
+			errc <- err
+			done = errc
+		}
+		p.result <- done
+	}
+	c.pending = nil
+	pid, err := cl.Start(ctx)
+	if err != nil {
+		cl.Shutdown(ctx)
+		cl.Close()
+		d.images.UnmountRootfs(ctx, c.ID)
+		return nil, 0, err
+	}
+	return cl, pid, nil
+}
+
+// failPending ends attaches that waited for a start that failed.
+func (d *Daemon) failPending(c *Container, err error) {
+	for _, p := range c.pending {
+		errc := make(chan error, 1)
+		errc <- err
+		p.result <- errc
+	}
+	c.pending = nil
+}
+
+// monitor waits for the container's exit, records it and releases what the
+// run held. It runs once per run (and again for a run found on restore).
+func (d *Daemon) monitor(c *Container, cl *shim.Client) {
+	ctx := context.Background()
+	st, err := cl.Wait(ctx)
+	if err != nil {
+		// The shim died under us: take its recorded status, else 255.
+		var ok bool
+		st, ok, _ = shim.ReadExitStatus(c.stateDir)
+		if !ok {
+			st = shim.ExitStatus{Code: 255, ExitedAt: time.Now()}
+		}
+	}
+	c.mu.Lock()
+	c.State.Status = container.StateExited
+	c.State.Pid = 0
+	c.State.ExitCode = st.Code
+	c.State.OOMKilled = st.OOMKilled
+	c.State.FinishedAt = st.ExitedAt.UTC()
+	if c.State.FinishedAt.IsZero() {
+		c.State.FinishedAt = time.Now().UTC()
+	}
+	if err := c.save(); err != nil {
+		d.log.Error("save container state", "id", c.ID, "err", err)
+	}
+	c.shim = nil
+	autoRemove := c.HostConfig.AutoRemove
+	d.containerEvent(c, eventtypes.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
+	c.mu.Unlock()
+
+	cl.Shutdown(ctx)
+	cl.Close()
+	os.RemoveAll(c.stateDir)
+	if !autoRemove {
+		d.images.UnmountRootfs(ctx, c.ID)
+	}
+	// Waiters see the exit only once the record is saved.
+	c.mu.Lock()
+	close(c.exited)
+	c.mu.Unlock()
+	if autoRemove {
+		if err := d.removeContainer(ctx, c, true, true); err != nil {
+			d.log.Warn("auto-remove", "id", c.ID, "err", err)
+		}
+	}
+}
