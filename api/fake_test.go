@@ -108,6 +108,9 @@ func (f *fakeBackend) SubscribeEvents(since, until time.Time, ef filters.Args) (
 	f.mu.Unlock()
 	var past []events.Message
 	for _, m := range f.pastEvents {
+		if since.IsZero() {
+			break
+		}
 		t := time.Unix(0, m.TimeNano)
 		if (since.IsZero() || !t.Before(since)) && (until.IsZero() || !t.After(until)) {
 			past = append(past, m)

@@ -49,9 +49,10 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	if message == "" {
 		message = "Imported from " + q.Get("fromSrc")
 	}
+	repo, tag := splitRepoTag(q.Get("repo"), q.Get("tag"))
 	opts := ImportOptions{
-		Repo:     q.Get("repo"),
-		Tag:      q.Get("tag"),
+		Repo:     repo,
+		Tag:      tag,
 		Changes:  q["changes"],
 		Message:  message,
 		Platform: q.Get("platform"),
@@ -145,4 +146,17 @@ func (s *Server) imageDelete(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, res)
 	return nil
+}
+
+// splitRepoTag moves a tag written into repo ("host:5000/a/b:v1", as the Go
+// client sends it) into tag, unless a tag was given separately.
+func splitRepoTag(repo, tag string) (string, string) {
+	if tag != "" || strings.Contains(repo, "@") {
+		return repo, tag
+	}
+	slash := strings.LastIndexByte(repo, '/')
+	if colon := strings.LastIndexByte(repo, ':'); colon > slash {
+		return repo[:colon], repo[colon+1:]
+	}
+	return repo, tag
 }
