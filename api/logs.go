@@ -47,6 +47,9 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 			ct = types.MediaTypeMultiplexedStream
 		}
 		w.Header().Set("Content-Type", ct)
+	} else {
+		// Before 1.42 Docker sent none; keep net/http from sniffing one.
+		w.Header()["Content-Type"] = nil
 	}
 	w.WriteHeader(http.StatusOK)
 	flush(w)
