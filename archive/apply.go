@@ -70,6 +70,7 @@ func ApplyTar(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (
 		return Stats{}, fmt.Errorf("apply: %s is not a directory", root)
 	}
 	a := &applier{
+		ctx:     ctx,
 		root:    root,
 		opts:    opts,
 		isRoot:  os.Geteuid() == 0,
@@ -109,6 +110,7 @@ type dirMeta struct {
 }
 
 type applier struct {
+	ctx     context.Context
 	root    string
 	opts    ApplyOptions
 	isRoot  bool
@@ -277,7 +279,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("tar entry %q: %w", hdr.Name, err)
 		}
-		n, err := io.Copy(f, r)
+		n, err := a.copyFile(f, r)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -467,4 +469,66 @@ func (a *applier) finishDirs() error {
 		}
 	}
 	return nil
+}
+
+// copyFile copies a file's content, leaving holes for all-zero blocks (so an
+// archive with huge sparse files does not fill the disk) and stopping when
+// the context ends.
+func (a *applier) copyFile(f *os.File, r io.Reader) (int64, error) {
+	buf := make([]byte, 128<<10)
+	var n int64
+	hole := false
+	for {
+		if err := a.ctx.Err(); err != nil {
+			return n, err
+		}
+		m, err := fill(r, buf)
+		if m > 0 {
+			chunk := buf[:m]
+			if allZero(chunk) {
+				if _, serr := f.Seek(int64(m), io.SeekCurrent); serr != nil {
+					return n, serr
+				}
+				hole = true
+			} else {
+				if _, werr := f.Write(chunk); werr != nil {
+					return n, werr
+				}
+				hole = false
+			}
+			n += int64(m)
+		}
+		if err == io.EOF {
+			if hole {
+				return n, f.Truncate(n)
+			}
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// fill reads until buf is full or r fails; unlike io.ReadFull it keeps a
+// truncated archive's io.ErrUnexpectedEOF apart from a clean end.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

@@ -26,9 +26,11 @@ type ent struct {
 	xattrs           map[string]string
 }
 
-func file(name, body string) ent      { return ent{name: name, body: body, typ: tar.TypeReg, mode: 0o644} }
-func dir(name string) ent             { return ent{name: name, typ: tar.TypeDir, mode: 0o755} }
-func symlink(name, target string) ent { return ent{name: name, link: target, typ: tar.TypeSymlink, mode: 0o777} }
+func file(name, body string) ent { return ent{name: name, body: body, typ: tar.TypeReg, mode: 0o644} }
+func dir(name string) ent        { return ent{name: name, typ: tar.TypeDir, mode: 0o755} }
+func symlink(name, target string) ent {
+	return ent{name: name, link: target, typ: tar.TypeSymlink, mode: 0o777}
+}
 func hardlink(name, target string) ent {
 	return ent{name: name, link: target, typ: tar.TypeLink, mode: 0o644}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 )
 
 // FuzzApplyTar feeds arbitrary archives to ApplyTar and asserts that nothing
@@ -26,7 +27,9 @@ func FuzzApplyTar(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, overlay bool) {
 		root, check := sandbox(t)
-		ApplyTar(context.Background(), root, bytes.NewReader(data), ApplyOptions{Overlay: overlay})
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		ApplyTar(ctx, root, bytes.NewReader(data), ApplyOptions{Overlay: overlay})
 		check()
 	})
 }
