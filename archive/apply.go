@@ -21,14 +21,16 @@ const (
 	// WhiteoutOpaque marks a directory whose lower contents are hidden.
 	WhiteoutOpaque = WhiteoutPrefix + WhiteoutPrefix + ".opq"
 
-	overlayOpaqueXattr = "trusted.overlay.opaque"
+	overlayOpaqueXattr     = "trusted.overlay.opaque"
+	userOverlayOpaqueXattr = "user.overlay.opaque" // for rootless overlay (userxattr)
 )
 
 // ApplyOptions controls ApplyTar.
 type ApplyOptions struct {
 	// Overlay writes whiteouts in overlayfs form (a 0:0 character device for
-	// a deleted file, trusted.overlay.opaque=y on an opaque directory), for
-	// applying into an overlay layer dir. Otherwise whiteouts delete from dir.
+	// a deleted file, trusted.overlay.opaque=y on an opaque directory, or
+	// user.overlay.opaque=y when not root, for rootless overlay's userxattr),
+	// for applying into an overlay layer dir. Otherwise whiteouts delete.
 	Overlay bool
 }
 
@@ -362,7 +364,11 @@ func (a *applier) sameAsLinkTarget(hdr *tar.Header, fi os.FileInfo) (bool, error
 func (a *applier) whiteout(hdr *tar.Header, p, parent, base string) error {
 	if base == WhiteoutOpaque {
 		if a.opts.Overlay {
-			if err := unix.Lsetxattr(parent, overlayOpaqueXattr, []byte("y"), 0); err != nil {
+			name := overlayOpaqueXattr
+			if !a.isRoot {
+				name = userOverlayOpaqueXattr
+			}
+			if err := unix.Lsetxattr(parent, name, []byte("y"), 0); err != nil {
 				return fmt.Errorf("tar entry %q: opaque dir: %w", hdr.Name, err)
 			}
 			return nil

@@ -129,7 +129,7 @@ func isWhiteout(fi os.FileInfo, st *syscall.Stat_t) bool {
 }
 
 func isOpaque(p string) bool {
-	for _, name := range []string{overlayOpaqueXattr, "user.overlay.opaque"} {
+	for _, name := range []string{overlayOpaqueXattr, userOverlayOpaqueXattr} {
 		buf := make([]byte, 4)
 		n, err := unix.Lgetxattr(p, name, buf)
 		if err == nil && n == 1 && buf[0] == 'y' {
