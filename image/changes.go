@@ -173,7 +173,7 @@ func keyValues(s string, legacy bool) ([][2]string, error) {
 	if len(words) == 0 {
 		return nil, fmt.Errorf("requires at least one argument")
 	}
-	if !strings.Contains(rawFirstWord(s), "=") {
+	if !strings.Contains(words[0], "=") {
 		if !legacy || len(words) < 2 {
 			return nil, fmt.Errorf("requires key=value arguments")
 		}
@@ -189,14 +189,6 @@ func keyValues(s string, legacy bool) ([][2]string, error) {
 		out = append(out, [2]string{k, v})
 	}
 	return out, nil
-}
-
-func rawFirstWord(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, " \t"); i >= 0 {
-		return s[:i]
-	}
-	return s
 }
 
 // splitWords splits on blanks, honouring single and double quotes and

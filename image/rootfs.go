@@ -188,9 +188,22 @@ func (s *Store) RemoveRootfs(ctx context.Context, cid string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove rootfs %s: %w", cid, err)
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	imageGone := false
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		var rec rootfsRecord
+		if ok, _ := getJSON(tx.Bucket(bucketRootfs), cid, &rec); ok {
+			imageGone = tx.Bucket(bucketImages).Get([]byte(rec.Image)) == nil
+		}
 		return tx.Bucket(bucketRootfs).Delete([]byte(cid))
-	})
+	}); err != nil {
+		return fmt.Errorf("remove rootfs %s: %w", cid, err)
+	}
+	if imageGone {
+		// The image was deleted while this container used it: its layers
+		// may now be unused.
+		return s.collect(ctx)
+	}
+	return nil
 }
 
 // RootfsSize returns the size of container cid's writable layer and of the
