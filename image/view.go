@@ -380,7 +380,7 @@ func (l *openerLayer) Size() (int64, error) {
 	err := l.compute()
 	return l.size, err
 }
-func (l *openerLayer) MediaType() (string, error)     { return l.mediaType, nil }
+func (l *openerLayer) MediaType() (string, error) { return l.mediaType, nil }
 func (l *openerLayer) Compressed() (io.ReadCloser, error) {
 	return l.open()
 }
