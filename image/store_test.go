@@ -30,8 +30,14 @@ type tentry struct {
 	mode             int64
 }
 
+// mkTar builds a tar; t may be nil outside tests (crash child).
 func mkTar(t testing.TB, ents ...tentry) []byte {
-	t.Helper()
+	fatal := func(err error) {
+		if t == nil {
+			panic(err)
+		}
+		t.Fatal(err)
+	}
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, e := range ents {
@@ -43,7 +49,7 @@ func mkTar(t testing.TB, ents ...tentry) []byte {
 			}
 		}
 		if err := tw.WriteHeader(&tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: mode, Size: int64(len(e.body)), ModTime: time.Unix(1600000000, 0)}); err != nil {
-			t.Fatal(err)
+			fatal(err)
 		}
 		io.WriteString(tw, e.body)
 	}
