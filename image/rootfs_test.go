@@ -130,3 +130,24 @@ func TestRootfsManyLayers(t *testing.T) {
 		t.Errorf("top layer not visible: %d %v", len(b), err)
 	}
 }
+
+func TestPutMultiLayerMount(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	s, _ := newStore(t)
+	img, err := s.Put(ctx, threeLayers(t, false), PutOptions{Ref: "three"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := s.CreateRootfs(ctx, "three", img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.RemoveRootfs(ctx, "three")
+	if b, _ := os.ReadFile(filepath.Join(merged, "f")); string(b) != "2" {
+		t.Errorf("f = %q, want the top layer's", b)
+	}
+	if _, err := os.Stat(filepath.Join(merged, "g")); !os.IsNotExist(err) {
+		t.Errorf("g not deleted by the top layer's whiteout: %v", err)
+	}
+}

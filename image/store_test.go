@@ -586,3 +586,53 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 	enc.SetEscapeHTML(false)
 	return enc
 }
+
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+// threeLayers is an image whose layers overwrite and delete each other's
+// files; lie replaces the second diff ID with a wrong one.
+func threeLayers(t *testing.T, lie bool) View {
+	tars := [][]byte{
+		busyboxTar(t),
+		mkTar(t, tentry{name: "f", body: "1", typ: tar.TypeReg}, tentry{name: "g", body: "g", typ: tar.TypeReg}),
+		mkTar(t, tentry{name: "f", body: "2", typ: tar.TypeReg}, tentry{name: ".wh.g", typ: tar.TypeReg}),
+	}
+	var layers []Layer
+	var diffs []string
+	for i, tb := range tars {
+		mt, blob := "application/vnd.oci.image.layer.v1.tar", tb
+		if i == 1 {
+			mt, blob = "application/vnd.oci.image.layer.v1.tar+gzip", gzipBytes(tb)
+		}
+		layers = append(layers, BytesLayer(blob, mt))
+		d := digest.FromBytes(tb).String()
+		if lie && i == 1 {
+			d = digest.FromString("lie").String()
+		}
+		diffs = append(diffs, `"`+d+`"`)
+	}
+	cfg := `{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[` + strings.Join(diffs, ",") + `]},"config":{"Cmd":["sh"]}}`
+	v, err := NewView([]byte(cfg), layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestPutMultiLayerFailureLeavesNothing(t *testing.T) {
+	s, root := newStore(t)
+	if _, err := s.Put(context.Background(), threeLayers(t, true), PutOptions{Ref: "x"}); !errdefs.IsInvalidParameter(err) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, d := range []string{"overlay", "content/ingest", "content/blobs/sha256"} {
+		if n := countDirs(t, filepath.Join(root, d)); n != 0 {
+			t.Errorf("%s: %d leftovers", d, n)
+		}
+	}
+}

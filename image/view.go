@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -241,18 +242,58 @@ func (s *Store) Put(ctx context.Context, src View, opts PutOptions) (*Image, err
 		}
 		return nil
 	})
-	var ingestedLayers []*ingested
+	// Layers unpack independently (each snapshot holds only its own diff),
+	// so they are fetched and unpacked in parallel.
+	ingestedLayers := make([]*ingested, len(layers)-have)
+	errs := make([]error, len(layers)-have)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, maxParallelLayers)
+	var wg sync.WaitGroup
 	for i := have; i < len(layers); i++ {
-		l, err := s.putLayer(ctx, layers[i], m.Layers[i], cfg.RootFS.DiffIDs[i])
-		if err != nil {
-			for _, l := range ingestedLayers {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			l, err := s.putLayer(ctx, layers[i], m.Layers[i], cfg.RootFS.DiffIDs[i])
+			if err != nil {
+				errs[i-have] = fmt.Errorf("put: layer %d: %w", i, err)
+				cancel()
+				return
+			}
+			ingestedLayers[i-have] = l
+		}(i)
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, l := range ingestedLayers {
+			if l != nil {
 				l.discard()
 			}
-			return nil, fmt.Errorf("put: layer %d: %w", i, err)
 		}
-		ingestedLayers = append(ingestedLayers, l)
+		return nil, firstError(errs)
 	}
 	return s.store(ctx, &cfg, rawConfig, rawManifest, m.Layers, ingestedLayers, opts.Ref, opts.RecordDigest)
+}
+
+const maxParallelLayers = 3
+
+// firstError prefers a real failure over the cancellations it caused.
+func firstError(errs []error) error {
+	var first error
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, context.Canceled) {
+			return err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 func (s *Store) putLayer(ctx context.Context, l Layer, desc ocispec.Descriptor, diffID digest.Digest) (*ingested, error) {
