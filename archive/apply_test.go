@@ -173,6 +173,7 @@ func TestApplyHostile(t *testing.T) {
 
 func TestApplyMetadata(t *testing.T) {
 	root := t.TempDir()
+	t.Cleanup(func() { os.Chmod(filepath.Join(root, "ro"), 0o755) }) // lets a non-root cleanup remove it
 	ex := file("bin/tool", "#!/bin/sh\n")
 	ex.mode = 0o4755
 	ro := dir("ro")
