@@ -10,6 +10,7 @@ package image
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,7 @@ import (
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
 	"github.com/opencontainers/go-digest"
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Image is one local image as the daemon sees it.
@@ -117,8 +119,11 @@ func Open(ctx context.Context, root string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(s.overlayDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("image store: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(root, "metadata.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(filepath.Join(root, "metadata.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("image store: %s is locked: is another daemon using this data root?", filepath.Join(root, "metadata.db"))
+		}
 		return nil, fmt.Errorf("image store: open %s: %w", filepath.Join(root, "metadata.db"), err)
 	}
 	s.db = db

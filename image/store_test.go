@@ -636,3 +636,15 @@ func TestPutMultiLayerFailureLeavesNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenTwiceIsRefused(t *testing.T) {
+	_, root := newStore(t)
+	start := time.Now()
+	_, err := Open(context.Background(), root, nil)
+	if err == nil || !strings.Contains(err.Error(), "another daemon") {
+		t.Fatalf("second Open: %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Errorf("second Open took %v", time.Since(start))
+	}
+}
