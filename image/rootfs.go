@@ -78,14 +78,21 @@ func (s *Store) MountRootfs(ctx context.Context, cid string) (string, error) {
 	if mounted, err := mountinfo.Mounted(merged); err == nil && mounted {
 		return merged, nil
 	}
+	lowers := make([]string, 0, len(rec.Chain)+1)
+	for i := len(rec.Chain) - 1; i >= 0; i-- {
+		lowers = append(lowers, filepath.Join(s.snapshotDir(rec.Chain[i]), "diff"))
+	}
+	upper := filepath.Join(dir, "diff")
+	_, statErr := os.Lstat(upper)
 	for _, d := range []string{"diff", "work", "merged"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return "", fmt.Errorf("mount rootfs %s: %w", cid, err)
 		}
 	}
-	lowers := make([]string, 0, len(rec.Chain)+1)
-	for i := len(rec.Chain) - 1; i >= 0; i-- {
-		lowers = append(lowers, filepath.Join(s.snapshotDir(rec.Chain[i]), "diff"))
+	if os.IsNotExist(statErr) && len(lowers) > 0 {
+		// The root of the merged view takes the upper dir's attributes:
+		// give it those of the base layer's root.
+		copyDirAttrs(lowers[len(lowers)-1], upper)
 	}
 	if len(lowers) == 0 {
 		// overlay needs a lower; an image without layers gets an empty one.
@@ -264,4 +271,13 @@ func dirSize(dir string) (int64, error) {
 		return nil
 	})
 	return total, err
+}
+
+func copyDirAttrs(from, to string) {
+	var st unix.Stat_t
+	if unix.Lstat(from, &st) != nil {
+		return
+	}
+	unix.Lchown(to, int(st.Uid), int(st.Gid))
+	unix.Chmod(to, st.Mode&0o7777)
 }
