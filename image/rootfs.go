@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/berth-dev/berth/archive"
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/moby/sys/mountinfo"
 	bolt "go.etcd.io/bbolt"
@@ -280,4 +282,32 @@ func copyDirAttrs(from, to string) {
 	}
 	unix.Lchown(to, int(st.Uid), int(st.Gid))
 	unix.Chmod(to, st.Mode&0o7777)
+}
+
+// DiffRootfs writes the changes made in container cid's writable layer as
+// an uncompressed OCI layer tar (whiteouts for deletions), ready for
+// Commit with the container's image as parent: docker commit and build.
+func (s *Store) DiffRootfs(ctx context.Context, cid string, w io.Writer) error {
+	if err := validCID(cid); err != nil {
+		return err
+	}
+	var rec rootfsRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		ok, err := getJSON(tx.Bucket(bucketRootfs), cid, &rec)
+		if err == nil && !ok {
+			err = errdefs.NotFoundf("no rootfs for container %s", cid)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	lowers := make([]string, 0, len(rec.Chain))
+	for i := len(rec.Chain) - 1; i >= 0; i-- {
+		lowers = append(lowers, filepath.Join(s.snapshotDir(rec.Chain[i]), "diff"))
+	}
+	if err := archive.Diff(ctx, w, filepath.Join(s.containerDir(cid), "diff"), lowers); err != nil {
+		return fmt.Errorf("diff rootfs %s: %w", cid, err)
+	}
+	return nil
 }

@@ -151,3 +151,42 @@ func TestPutMultiLayerMount(t *testing.T) {
 		t.Errorf("g not deleted by the top layer's whiteout: %v", err)
 	}
 }
+
+func TestDiffRootfsAndCommit(t *testing.T) {
+	needRoot(t)
+	ctx := context.Background()
+	s, _ := newStore(t)
+	base, err := s.Import(ctx, bytes.NewReader(busyboxTar(t)), ImportOptions{Ref: "base"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := s.CreateRootfs(ctx, "work", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.RemoveRootfs(ctx, "work")
+	os.Remove(filepath.Join(merged, "etc/passwd"))
+	os.WriteFile(filepath.Join(merged, "added"), []byte("new"), 0o600)
+	var layer bytes.Buffer
+	if err := s.DiffRootfs(ctx, "work", &layer); err != nil {
+		t.Fatal(err)
+	}
+	child, err := s.Commit(ctx, CommitOptions{Parent: base.ID, Layer: &layer, CreatedBy: "commit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := s.CreateRootfs(ctx, "check", child)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.RemoveRootfs(ctx, "check")
+	if _, err := os.Stat(filepath.Join(m2, "etc/passwd")); !os.IsNotExist(err) {
+		t.Errorf("deleted file back in committed image: %v", err)
+	}
+	if fi, err := os.Stat(filepath.Join(m2, "added")); err != nil || fi.Mode() != 0o600 {
+		t.Errorf("added file: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(m2, "bin/busybox")); err != nil {
+		t.Errorf("base content missing: %v", err)
+	}
+}
