@@ -123,3 +123,11 @@ func flush(w http.ResponseWriter) {
 		f.Flush()
 	}
 }
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return []byte(`{}`)
+	}
+	return b
+}
