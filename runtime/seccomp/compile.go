@@ -247,13 +247,21 @@ func actionValue(act specs.LinuxSeccompAction, errnoRet *uint) (uint32, error) {
 	return 0, fmt.Errorf("unknown action %q", act)
 }
 
+// interval is a run of syscall numbers [lo, next interval's lo) that end
+// the same way: one return value, or the rules of a single syscall.
+type interval struct {
+	lo     uint32
+	action uint32
+	rules  []rule // non-nil: conditional rules of syscall lo (a run of one)
+}
+
 // emitArch writes the filter for one ABI; the syscall number is in A.
-// Syscalls whose rules are all unconditional become runs of jeq sharing one
-// return; the others get a section each, rules tried in profile order.
+// The numbers are split into intervals of equal outcome and searched with
+// a balanced tree of jge tests, so a syscall costs a dozen instructions,
+// not a walk down a list of hundreds.
 func emitArch(as *assembler, a *arch, rules []normalizedRule, defaultAction uint32) error {
-	perNr := map[uint32][]rule{}
-	var order []uint32
-	var maxNr uint32
+	perNr := make(map[uint32][]rule, 512)
+	var nrs []uint32
 	for _, r := range rules {
 		for _, name := range r.names {
 			nr, ok := a.table.lookup(name)
@@ -261,71 +269,71 @@ func emitArch(as *assembler, a *arch, rules []normalizedRule, defaultAction uint
 				continue // unknown here: skipped, as runc does
 			}
 			if _, seen := perNr[nr]; !seen {
-				order = append(order, nr)
+				nrs = append(nrs, nr)
 			}
 			perNr[nr] = append(perNr[nr], rule{action: r.action, args: r.args})
-			maxNr = max(maxNr, nr)
 		}
 	}
+	slices.Sort(nrs)
 
-	// Syscalls newer than any the profile names get ENOSYS rather than a
-	// deny, so that libc falls back to older ones (runc does the same).
-	if len(order) > 0 && defaultAction != retAllow && defaultAction != retLog {
-		as.jumpIf(jgt, maxNr, next, 1)
-		as.ret(retErrno | uint32(unix.ENOSYS))
+	var ivs []interval
+	add := func(lo, action uint32, rs []rule) {
+		if n := len(ivs); n > 0 && ivs[n-1].lo == lo {
+			ivs = ivs[:n-1] // the run before is empty: superseded
+		}
+		if rs == nil && len(ivs) > 0 && ivs[len(ivs)-1].rules == nil && ivs[len(ivs)-1].action == action {
+			return // same outcome as the run before: extend it
+		}
+		ivs = append(ivs, interval{lo: lo, action: action, rules: rs})
 	}
-
-	// Unconditional syscalls, grouped by action in first-seen order.
-	var actions []uint32
-	simple := map[uint32][]uint32{}
-	var complex []uint32
-	for _, nr := range order {
+	add(0, defaultAction, nil)
+	for _, nr := range nrs {
 		rs := perNr[nr]
 		if len(rs[0].args) == 0 {
-			act := rs[0].action
-			if _, ok := simple[act]; !ok {
-				actions = append(actions, act)
-			}
-			simple[act] = append(simple[act], nr)
-			continue
+			// First match wins: an unconditional first rule decides.
+			add(nr, rs[0].action, nil)
+		} else {
+			add(nr, 0, rs)
 		}
-		complex = append(complex, nr)
-	}
-	const chunk = 200 // keeps every jeq within reach of its shared return
-	for _, act := range actions {
-		nrs := simple[act]
-		for len(nrs) > 0 {
-			n := min(len(nrs), chunk)
-			ret := as.newLabel()
-			for _, nr := range nrs[:n] {
-				as.jumpIf(jeq, nr, ret, next)
-			}
-			skip := as.newLabel()
-			as.jump(skip)
-			as.bind(ret)
-			as.ret(act)
-			as.bind(skip)
-			nrs = nrs[n:]
+		if nr != ^uint32(0) {
+			add(nr+1, defaultAction, nil)
 		}
 	}
+	// Syscalls newer than any the profile names get ENOSYS rather than a
+	// deny, so that libc falls back to older ones (runc does the same).
+	if len(nrs) > 0 && defaultAction != retAllow && defaultAction != retLog {
+		if last := nrs[len(nrs)-1]; last != ^uint32(0) {
+			add(last+1, retErrno|uint32(unix.ENOSYS), nil)
+		}
+	}
+	emitTree(as, ivs, defaultAction, a.bits32)
+	return nil
+}
 
-	for _, nr := range complex {
-		end := as.newLabel()
-		as.jumpIf(jeq, nr, 1, next)
-		as.jump(end)
-		for _, r := range perNr[nr] {
+func emitTree(as *assembler, ivs []interval, defaultAction uint32, bits32 bool) {
+	if len(ivs) == 1 {
+		iv := ivs[0]
+		if iv.rules == nil {
+			as.ret(iv.action)
+			return
+		}
+		for _, r := range iv.rules {
 			fail := as.newLabel()
 			for _, c := range r.args {
-				emitCond(as, c, a.bits32, fail)
+				emitCond(as, c, bits32, fail)
 			}
 			as.ret(r.action)
 			as.bind(fail)
 		}
 		as.ret(defaultAction)
-		as.bind(end)
+		return
 	}
-	as.ret(defaultAction)
-	return nil
+	mid := len(ivs) / 2
+	right := as.newLabel()
+	as.jumpIfFar(jge, ivs[mid].lo, right)
+	emitTree(as, ivs[:mid], defaultAction, bits32)
+	as.bind(right)
+	emitTree(as, ivs[mid:], defaultAction, bits32)
 }
 
 // emitCond writes one argument comparison (unsigned, 64 bits split into two

@@ -16,6 +16,13 @@ import (
 // the compiler emits (native little-endian loads from seccomp_data).
 func run(t testing.TB, prog []bpf.RawInstruction, arch, nr uint32, args ...uint64) uint32 {
 	t.Helper()
+	ret, _ := runSteps(t, prog, arch, nr, args...)
+	return ret
+}
+
+// runSteps also counts the instructions executed.
+func runSteps(t testing.TB, prog []bpf.RawInstruction, arch, nr uint32, args ...uint64) (uint32, int) {
+	t.Helper()
 	var data [64]byte
 	binary.LittleEndian.PutUint32(data[0:], nr)
 	binary.LittleEndian.PutUint32(data[4:], arch)
@@ -23,7 +30,7 @@ func run(t testing.TB, prog []bpf.RawInstruction, arch, nr uint32, args ...uint6
 		binary.LittleEndian.PutUint64(data[16+8*i:], a)
 	}
 	var A uint32
-	for pc := 0; pc < len(prog); pc++ {
+	for pc, steps := 0, 1; pc < len(prog); pc, steps = pc+1, steps+1 {
 		in := prog[pc]
 		switch in.Op {
 		case opLdAbsW:
@@ -34,7 +41,7 @@ func run(t testing.TB, prog []bpf.RawInstruction, arch, nr uint32, args ...uint6
 		case opAndK:
 			A &= in.K
 		case opRetK:
-			return in.K
+			return in.K, steps
 		case opJa:
 			pc += int(in.K)
 		case jeq, jgt, jge:
@@ -57,7 +64,7 @@ func run(t testing.TB, prog []bpf.RawInstruction, arch, nr uint32, args ...uint6
 		}
 	}
 	t.Fatalf("fell off the end of the program")
-	return 0
+	return 0, 0
 }
 
 func uptr(v uint) *uint { return &v }
@@ -287,6 +294,17 @@ func TestDockerDefaultProfile(t *testing.T) {
 			t.Errorf("%s: got %#x, want %#x", c.name, got, c.want)
 		}
 	}
+	// Every syscall is decided in a few instructions (a tree search, not a
+	// scan of the whole list).
+	worst := 0
+	for nr := uint32(0); nr < 600; nr++ {
+		_, steps := runSteps(t, prog, archX86_64, nr, 0, 0, 0)
+		worst = max(worst, steps)
+	}
+	if worst > 40 {
+		t.Errorf("worst case %d instructions per syscall", worst)
+	}
+	t.Logf("worst case %d instructions per syscall", worst)
 	// With CAP_SYS_ADMIN the profile allows unshare and mount.
 	prog, err = compile(defaultProfile(t, "CAP_SYS_ADMIN"), "amd64")
 	if err != nil {
