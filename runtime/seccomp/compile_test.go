@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	profiles "github.com/moby/profiles/seccomp"
@@ -376,4 +378,61 @@ func validate(prog []bpf.RawInstruction) error {
 		return fmt.Errorf("does not end in ret")
 	}
 	return nil
+}
+
+// The syscalls Docker 20.10's default profile blocked, as amicontained saw
+// them from inside a container on this machine (nr 0..rseq with zero
+// arguments), are exactly the ones our compiled default profile blocks.
+func TestMatchesAmicontainedBaseline(t *testing.T) {
+	data, err := os.ReadFile("/work/shared/reference/runtime/amicontained-docker.txt")
+	if err != nil {
+		t.Skipf("reference not available (/work/shared absent): %v", err)
+	}
+	var listed []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "Blocked Syscalls") {
+			continue
+		}
+		if f := strings.Fields(line); len(f) > 10 && strings.ToUpper(f[0]) == f[0] {
+			listed = f
+		}
+	}
+	if len(listed) != 61 {
+		t.Fatalf("parsed %d blocked syscalls, want 61", len(listed))
+	}
+	want := map[string]bool{}
+	for _, n := range listed {
+		switch n {
+		case "MSGRCV", "SETPGID", "SETSID":
+			// EPERM/EACCES for other reasons (no queue, pid 1's group).
+		case "NAME_TO_HANDLE_AT", "PKEY_MPROTECT", "PKEY_ALLOC", "PKEY_FREE", "PROCESS_VM_READV", "PROCESS_VM_WRITEV":
+			// Allowed by moby/profiles since Docker 23 (the profile
+			// shipped in go.mod, and docker-default-seccomp-oci.json).
+		default:
+			want[strings.ToLower(n)] = true
+		}
+	}
+	prog, err := compile(defaultProfile(t, dockerCaps...), "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range syscallsAmd64 {
+		if e.nr > unix.SYS_RSEQ {
+			continue
+		}
+		if run(t, prog, archX86_64, e.nr, 0, 0, 0, 0, 0, 0) != allow {
+			got[e.name] = true
+		}
+	}
+	for n := range want {
+		if !got[n] {
+			t.Errorf("%s: blocked by Docker 20.10, allowed by us", n)
+		}
+	}
+	for n := range got {
+		if !want[n] {
+			t.Errorf("%s: allowed by Docker 20.10, blocked by us", n)
+		}
+	}
 }
