@@ -665,3 +665,25 @@ func TestMatchesDocker20(t *testing.T) {
 		}
 	}
 }
+
+// For a default container the seccomp section equals Docker's default
+// profile as recorded in OCI form.
+func TestSeccompMatchesReference(t *testing.T) {
+	data, err := os.ReadFile("/work/shared/reference/runtime/docker-default-seccomp-oci.json")
+	if err != nil {
+		t.Skipf("reference not available (/work/shared absent): %v", err)
+	}
+	var ref specs.LinuxSeccomp
+	if err := json.Unmarshal(data, &ref); err != nil {
+		t.Fatal(err)
+	}
+	s, err := generate(baseOpts(testRootfs(t)), fakeHost())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(s.Linux.Seccomp)
+	want, _ := json.Marshal(&ref)
+	if string(got) != string(want) {
+		t.Errorf("seccomp differs from the reference:\n got  %.300s...\n want %.300s...", got, want)
+	}
+}
