@@ -1,0 +1,412 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/runtime/cgroups"
+)
+
+// initArg is argv[1] of the re-executed berth binary that becomes the
+// container's init (cmd/berth dispatches it to InitMain).
+const initArg = "__init"
+
+// syncFd is the descriptor number of the init's end of the sync socket
+// (ExtraFiles[0]).
+const syncFd = 3
+
+// builtin is berth's own runtime: the berth binary re-executes itself as
+// the container init inside new namespaces.
+type builtin struct {
+	opts Options
+
+	mu         sync.Mutex
+	containers map[string]*containerState
+}
+
+// containerState is what Delete needs to release a container.
+type containerState struct {
+	Pid         int    `json:"pid"`
+	CgroupsPath string `json:"cgroupsPath,omitempty"`
+}
+
+func newBuiltin(opts Options) *builtin {
+	return &builtin{opts: opts, containers: map[string]*containerState{}}
+}
+
+// loadSpec reads bundle/config.json.
+func loadSpec(bundle string) (*specs.Spec, error) {
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("read bundle config: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("parse %s/config.json: %w", bundle, err))
+	}
+	if err := validateSpec(&s); err != nil {
+		return nil, errdefs.InvalidParameter(err)
+	}
+	return &s, nil
+}
+
+func validateSpec(s *specs.Spec) error {
+	if !strings.HasPrefix(s.Version, "1.") {
+		return fmt.Errorf("unsupported ociVersion %q", s.Version)
+	}
+	if s.Process == nil || len(s.Process.Args) == 0 {
+		return errors.New("config.json: process.args is empty")
+	}
+	if s.Root == nil || s.Root.Path == "" {
+		return errors.New("config.json: root.path is empty")
+	}
+	if s.Linux == nil {
+		return errors.New("config.json: linux section missing")
+	}
+	return nil
+}
+
+// namespaceFlags maps OCI namespace types to clone flags.
+var namespaceFlags = map[specs.LinuxNamespaceType]uintptr{
+	specs.PIDNamespace:     unix.CLONE_NEWPID,
+	specs.NetworkNamespace: unix.CLONE_NEWNET,
+	specs.MountNamespace:   unix.CLONE_NEWNS,
+	specs.IPCNamespace:     unix.CLONE_NEWIPC,
+	specs.UTSNamespace:     unix.CLONE_NEWUTS,
+	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
+	specs.TimeNamespace:    unix.CLONE_NEWTIME,
+}
+
+// cloneFlags returns the namespaces to create when cloning the init. The
+// init joins namespaces given by path itself, and unshares the cgroup
+// namespace only once it sits in its cgroup (the namespace's root is the
+// cgroup current at creation).
+func cloneFlags(s *specs.Spec) (uintptr, error) {
+	var flags uintptr
+	for _, ns := range s.Linux.Namespaces {
+		f, ok := namespaceFlags[ns.Type]
+		if !ok {
+			return 0, errdefs.NotImplemented(fmt.Errorf("namespace %q is not supported", ns.Type))
+		}
+		if ns.Path != "" {
+			switch ns.Type {
+			case specs.NetworkNamespace, specs.UTSNamespace, specs.IPCNamespace, specs.CgroupNamespace:
+			default:
+				return 0, errdefs.NotImplemented(fmt.Errorf("joining an existing %s namespace is not supported", ns.Type))
+			}
+			continue
+		}
+		if ns.Type == specs.CgroupNamespace {
+			continue
+		}
+		flags |= f
+	}
+	return flags, nil
+}
+
+// cgroupsPath returns the container's cgroup, or "" when the spec asks for
+// neither a path nor resources (then the container stays in the caller's).
+func (r *builtin) cgroupsPath(id string, s *specs.Spec) string {
+	p := s.Linux.CgroupsPath
+	if p == "" {
+		if s.Linux.Resources == nil {
+			return ""
+		}
+		p = id
+	}
+	if !path.IsAbs(p) {
+		p = path.Join(r.opts.CgroupParent, p)
+	}
+	return p
+}
+
+// Start implements Runtime.
+func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Process, error) {
+	bundle, err := filepath.Abs(bundle)
+	if err != nil {
+		return nil, err
+	}
+	s, err := loadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	flags, err := cloneFlags(s)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	if _, dup := r.containers[id]; dup {
+		r.mu.Unlock()
+		return nil, errdefs.Conflict(fmt.Errorf("container %s is already running", id))
+	}
+	r.containers[id] = &containerState{}
+	r.mu.Unlock()
+	p, err := r.start(ctx, id, bundle, s, flags, stdio)
+	if err != nil {
+		r.mu.Lock()
+		delete(r.containers, id)
+		r.mu.Unlock()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (r *builtin) start(ctx context.Context, id, bundle string, s *specs.Spec, flags uintptr, stdio IO) (*initProcess, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("sync socket: %w", err)
+	}
+	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
+	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+	defer parentSock.Close()
+
+	cmd := &exec.Cmd{
+		Path: "/proc/self/exe",
+		Args: []string{"berth-init", initArg, bundle},
+		// The init's own environment never reaches the user process.
+		Env:        []string{"GOGC=off", "GOMAXPROCS=1"},
+		ExtraFiles: []*os.File{childSock},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: flags,
+			Setsid:     true,
+		},
+	}
+	if !s.Process.Terminal {
+		stdio.attach(cmd)
+	}
+	if err := cmd.Start(); err != nil {
+		childSock.Close()
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	childSock.Close()
+	p := &initProcess{proc: cmd.Process, done: make(chan struct{})}
+	fail := func(err error) (*initProcess, error) {
+		_ = p.proc.Kill()
+		_, _ = p.proc.Wait()
+		if p.console != nil {
+			p.console.Close()
+		}
+		if p.cgroup != nil {
+			_ = p.cgroup.Destroy()
+		}
+		return nil, err
+	}
+	// The init may hang (a stuck mount): kill it when ctx ends, which
+	// closes its end of the socket and unblocks the reads below.
+	stop := context.AfterFunc(ctx, func() { _ = p.proc.Kill() })
+	defer stop()
+
+	cgPath := r.cgroupsPath(id, s)
+	if cgPath != "" {
+		cg, err := cgroups.New(cgPath)
+		if err != nil {
+			return fail(fmt.Errorf("cgroup %s: %w", cgPath, err))
+		}
+		p.cgroup = cg
+		if err := cg.Apply(p.proc.Pid); err != nil {
+			return fail(fmt.Errorf("cgroup %s: apply: %w", cgPath, err))
+		}
+		if s.Linux.Resources != nil {
+			if err := cg.Set(s.Linux.Resources); err != nil {
+				return fail(fmt.Errorf("cgroup %s: set resources: %w", cgPath, err))
+			}
+		}
+	}
+	if err := sendMsg(int(parentSock.Fd()), msgGo, nil, -1); err != nil {
+		return fail(fmt.Errorf("container init: %w", err))
+	}
+	// Read until EOF: the init's end is close-on-exec, so EOF without an
+	// error message means the user process has been exec'd.
+	for {
+		kind, body, fd, err := recvMsg(int(parentSock.Fd()))
+		if err != nil {
+			return fail(fmt.Errorf("container init: %w", err))
+		}
+		if kind == msgEOF {
+			break
+		}
+		switch kind {
+		case msgConsole:
+			if fd < 0 {
+				return fail(errors.New("container init: console message without a descriptor"))
+			}
+			p.console = os.NewFile(uintptr(fd), "pty-master")
+		case msgError:
+			if ctx.Err() != nil {
+				return fail(ctx.Err())
+			}
+			return fail(initError(body))
+		default:
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return fail(ctx.Err())
+	}
+	if s.Process.Terminal && p.console == nil {
+		return fail(errors.New("container init: exited before sending its console"))
+	}
+	st := &containerState{Pid: p.proc.Pid, CgroupsPath: cgPath}
+	r.mu.Lock()
+	r.containers[id] = st
+	r.mu.Unlock()
+	if err := r.saveState(id, st); err != nil {
+		return fail(err)
+	}
+	go p.reap()
+	return p, nil
+}
+
+// attach makes the files cmd's stdio; a nil file stays unset (exec.Cmd
+// then gives /dev/null), rather than becoming a non-nil interface holding
+// a nil *os.File.
+func (io IO) attach(cmd *exec.Cmd) {
+	if io.Stdin != nil {
+		cmd.Stdin = io.Stdin
+	}
+	if io.Stdout != nil {
+		cmd.Stdout = io.Stdout
+	}
+	if io.Stderr != nil {
+		cmd.Stderr = io.Stderr
+	}
+}
+
+// initError classifies an error message sent by the init. Like Docker, a
+// process that cannot be exec'd is a bad configuration, not a server fault;
+// the message keeps Docker's words so that callers map it to 127 or 126.
+func initError(msg string) error {
+	err := errors.New(msg)
+	for _, words := range []string{"executable file not found", "no such file or directory", "permission denied", "is a directory"} {
+		if strings.Contains(msg, words) {
+			return errdefs.InvalidParameter(err)
+		}
+	}
+	return err
+}
+
+func (r *builtin) statePath(id string) string {
+	return filepath.Join(r.opts.StateDir, id+".json")
+}
+
+// saveState records what Delete needs, so that a restarted caller can
+// still release the container's cgroup.
+func (r *builtin) saveState(id string, st *containerState) error {
+	if r.opts.StateDir == "" {
+		return nil
+	}
+	data, _ := json.Marshal(st)
+	if err := os.MkdirAll(r.opts.StateDir, 0o700); err != nil {
+		return fmt.Errorf("runtime state: %w", err)
+	}
+	tmp := r.statePath(id) + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("runtime state: %w", err)
+	}
+	return os.Rename(tmp, r.statePath(id))
+}
+
+// Delete implements Runtime.
+func (r *builtin) Delete(ctx context.Context, id string) error {
+	r.mu.Lock()
+	st := r.containers[id]
+	delete(r.containers, id)
+	r.mu.Unlock()
+	if st == nil && r.opts.StateDir != "" {
+		data, err := os.ReadFile(r.statePath(id))
+		if err == nil {
+			st = &containerState{}
+			if err := json.Unmarshal(data, st); err != nil {
+				st = nil
+			}
+		}
+	}
+	if st != nil && st.CgroupsPath != "" {
+		cg, err := cgroups.New(st.CgroupsPath)
+		if err != nil {
+			return fmt.Errorf("delete %s: cgroup: %w", id, err)
+		}
+		if err := cg.Destroy(); err != nil {
+			return fmt.Errorf("delete %s: cgroup: %w", id, err)
+		}
+	}
+	if r.opts.StateDir != "" {
+		if err := os.Remove(r.statePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// initProcess is the container's init, which became the user process.
+type initProcess struct {
+	proc    *os.Process
+	console *os.File
+	cgroup  cgroups.Manager
+
+	done   chan struct{}
+	status ExitStatus
+	err    error
+}
+
+func (p *initProcess) Pid() int          { return p.proc.Pid }
+func (p *initProcess) Console() *os.File { return p.console }
+
+func (p *initProcess) Signal(sig syscall.Signal) error {
+	if err := p.proc.Signal(sig); err != nil {
+		if errors.Is(err, os.ErrProcessDone) {
+			return errdefs.NotFound(fmt.Errorf("signal %d: process already exited", sig))
+		}
+		return fmt.Errorf("signal %d: %w", sig, err)
+	}
+	return nil
+}
+
+func (p *initProcess) reap() {
+	ps, err := p.proc.Wait()
+	if err != nil {
+		p.err = fmt.Errorf("wait for container process: %w", err)
+	} else {
+		p.status = exitStatus(ps.Sys().(syscall.WaitStatus))
+	}
+	if p.cgroup != nil {
+		if oom, err := p.cgroup.OOMKilled(); err == nil {
+			p.status.OOMKilled = oom
+		}
+	}
+	close(p.done)
+}
+
+func (p *initProcess) Wait() (ExitStatus, error) {
+	<-p.done
+	return p.status, p.err
+}
+
+// exitStatus converts a wait status the way Docker reports it.
+func exitStatus(ws syscall.WaitStatus) ExitStatus {
+	st := ExitStatus{ExitedAt: time.Now()}
+	switch {
+	case ws.Signaled():
+		st.Signal = ws.Signal()
+		st.Code = 128 + int(ws.Signal())
+	default:
+		st.Code = ws.ExitStatus()
+	}
+	return st
+}

@@ -1,0 +1,409 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/berth-dev/berth/runtime/seccomp"
+)
+
+// initMain runs in the re-executed berth binary, inside the container's
+// new namespaces: it finishes the container from within and execs the user
+// process. Any failure goes back to Start over the sync socket.
+func initMain() {
+	// Namespaces joined with setns, the seccomp filter, credentials and
+	// capabilities are all per thread: everything happens on this one,
+	// which is also the one that execs.
+	goruntime.LockOSThread()
+	err := containerInit()
+	if err == nil {
+		err = errors.New("container init returned without exec")
+	}
+	_ = sendMsg(syncFd, msgError, []byte(err.Error()), -1)
+	os.Exit(1)
+}
+
+func containerInit() error {
+	// Keep other users of the host (and the container later) from
+	// ptrace-ing or reading /proc of this root process while it sets up.
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	if len(os.Args) < 3 {
+		return errors.New("container init: missing bundle argument")
+	}
+	s, err := loadSpec(os.Args[2])
+	if err != nil {
+		return err
+	}
+	root := s.Root.Path
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(os.Args[2], root)
+	}
+	if err := joinNamespaces(s); err != nil {
+		return err
+	}
+	// Wait until Start has put us in the container's cgroup.
+	kind, _, fd, err := recvMsg(syncFd)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	if err != nil {
+		return err
+	}
+	if kind != msgGo {
+		return errors.New("container init: start aborted")
+	}
+	if hasNewNamespace(s, specs.CgroupNamespace) {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	unix.Umask(0)
+	mountNS := hasNamespace(s, specs.MountNamespace)
+	if mountNS {
+		if err := prepareRoot(s, root); err != nil {
+			return err
+		}
+		if err := pivotRoot(root); err != nil {
+			return fmt.Errorf("pivot root %s: %w", root, err)
+		}
+	} else {
+		if err := unix.Chroot(root); err != nil {
+			return fmt.Errorf("chroot %s: %w", root, err)
+		}
+		if err := unix.Chdir("/"); err != nil {
+			return err
+		}
+	}
+	if hasNamespace(s, specs.UTSNamespace) {
+		if s.Hostname != "" {
+			if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+				return fmt.Errorf("sethostname: %w", err)
+			}
+		}
+		if s.Domainname != "" {
+			if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
+				return fmt.Errorf("setdomainname: %w", err)
+			}
+		}
+	}
+	if s.Process.Terminal {
+		if err := setupConsole(s); err != nil {
+			return fmt.Errorf("console: %w", err)
+		}
+	}
+	for k, v := range s.Linux.Sysctl {
+		if strings.Contains(k, "/") || strings.Contains(k, "..") {
+			return fmt.Errorf("sysctl %q: invalid name", k)
+		}
+		if err := writeSysctl(k, v); err != nil {
+			return err
+		}
+	}
+	if mountNS {
+		for _, p := range s.Linux.ReadonlyPaths {
+			if err := readonlyPath(p); err != nil {
+				return err
+			}
+		}
+		for _, p := range s.Linux.MaskedPaths {
+			if err := maskPath(p); err != nil {
+				return err
+			}
+		}
+		if s.Root.Readonly {
+			if err := remountBind("/", unix.MS_RDONLY); err != nil {
+				return fmt.Errorf("make rootfs read-only: %w", err)
+			}
+		}
+	}
+	if s.Process.OOMScoreAdj != nil {
+		adj := []byte(strconv.Itoa(*s.Process.OOMScoreAdj))
+		if err := os.WriteFile("/proc/self/oom_score_adj", adj, 0); err != nil {
+			return fmt.Errorf("set oom_score_adj: %w", err)
+		}
+	}
+	return execProcess(s)
+}
+
+func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
+
+func hasNewNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t && ns.Path == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// joinNamespaces enters the namespaces the spec gives by path. They are all
+// per-thread namespaces, and this thread is the one that will exec.
+func joinNamespaces(s *specs.Spec) error {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path == "" {
+			continue
+		}
+		fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s namespace: %w", ns.Type, err)
+		}
+		err = unix.Setns(fd, int(namespaceFlags[ns.Type]))
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("join %s namespace %s: %w", ns.Type, ns.Path, err)
+		}
+	}
+	return nil
+}
+
+// setupConsole creates a pty in the container's devpts, sends its master
+// to Start, and makes the slave this session's controlling terminal and
+// the process's stdio.
+func setupConsole(s *specs.Spec) error {
+	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /dev/ptmx: %w", err)
+	}
+	defer unix.Close(master)
+	if err := unix.IoctlSetPointerInt(master, unix.TIOCSPTLCK, 0); err != nil {
+		return fmt.Errorf("unlockpt: %w", err)
+	}
+	n, err := unix.IoctlGetInt(master, unix.TIOCGPTN)
+	if err != nil {
+		return fmt.Errorf("ptsname: %w", err)
+	}
+	slavePath := "/dev/pts/" + strconv.Itoa(n)
+	slave, err := unix.Open(slavePath, unix.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", slavePath, err)
+	}
+	if cs := s.Process.ConsoleSize; cs != nil {
+		ws := &unix.Winsize{Row: uint16(cs.Height), Col: uint16(cs.Width)}
+		if err := unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, ws); err != nil {
+			return fmt.Errorf("set console size: %w", err)
+		}
+	}
+	if err := unix.Fchown(slave, int(s.Process.User.UID), -1); err != nil {
+		return fmt.Errorf("chown %s: %w", slavePath, err)
+	}
+	// /dev/console is the container's terminal too.
+	if err := ensureMountpoint("/dev/console", false); err == nil {
+		_ = unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, "")
+	}
+	if err := sendMsg(syncFd, msgConsole, nil, master); err != nil {
+		return err
+	}
+	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
+		return fmt.Errorf("set controlling terminal: %w", err)
+	}
+	for fd := 0; fd < 3; fd++ {
+		if err := unix.Dup3(slave, fd, 0); err != nil {
+			return fmt.Errorf("dup pty to fd %d: %w", fd, err)
+		}
+	}
+	if slave > 2 {
+		unix.Close(slave)
+	}
+	return nil
+}
+
+// execProcess drops to the user's credentials and capabilities, installs
+// the seccomp filter and rlimits, and execs the user process. The order
+// follows runc: without no_new_privs the filter must be loaded while the
+// thread still has CAP_SYS_ADMIN; with it, as late as possible so that the
+// filter sees as few of our own syscalls as possible.
+func execProcess(s *specs.Spec) error {
+	p := s.Process
+	nnp := p.NoNewPrivileges
+	if nnp {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	if s.Linux.Seccomp != nil && !nnp {
+		if err := seccomp.Load(s.Linux.Seccomp); err != nil {
+			return fmt.Errorf("load seccomp filter: %w", err)
+		}
+	}
+	caps := newProcessCaps(p.Capabilities)
+	if err := caps.dropBounding(); err != nil {
+		return err
+	}
+	if err := setUser(p.User); err != nil {
+		return err
+	}
+	if err := caps.apply(); err != nil {
+		return err
+	}
+	cwd := p.Cwd
+	if cwd == "" {
+		cwd = "/"
+	}
+	if err := unix.Chdir(cwd); err != nil {
+		return fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", cwd, err)
+	}
+	path, err := lookPath(p.Args[0], p.Env)
+	if err != nil {
+		return err
+	}
+	if s.Linux.Seccomp != nil && nnp {
+		if err := seccomp.Load(s.Linux.Seccomp); err != nil {
+			return fmt.Errorf("load seccomp filter: %w", err)
+		}
+	}
+	if err := setRlimits(p.Rlimits); err != nil {
+		return err
+	}
+	umask := 0o022
+	if p.User.Umask != nil {
+		umask = int(*p.User.Umask)
+	}
+	unix.Umask(umask)
+	// Every descriptor but stdio closes on exec, the sync socket included:
+	// Start reads that EOF as "exec succeeded".
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close descriptors: %w", err)
+	}
+	err = syscall.Exec(path, p.Args, p.Env)
+	return fmt.Errorf("exec %s: %w", p.Args[0], err)
+}
+
+// setUser switches the thread to the spec's uid, gid and groups, keeping
+// its capabilities for the capset that follows.
+func setUser(u specs.User) error {
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("keep capabilities: %w", err)
+	}
+	gids := make([]uint32, 0, len(u.AdditionalGids))
+	gids = append(gids, u.AdditionalGids...)
+	var gp uintptr
+	if len(gids) > 0 {
+		gp = uintptr(unsafe.Pointer(&gids[0]))
+	}
+	// Raw per-thread syscalls: Go's wrappers change every thread, which is
+	// slower and not needed as only this thread execs.
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(gids)), gp, 0); e != 0 {
+		return fmt.Errorf("setgroups: %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
+		return fmt.Errorf("setgid %d: %w", u.GID, e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
+		return fmt.Errorf("setuid %d: %w", u.UID, e)
+	}
+	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear keep capabilities: %w", err)
+	}
+	return nil
+}
+
+// rlimitTypes maps OCI rlimit names to resources.
+var rlimitTypes = map[string]int{
+	"RLIMIT_AS":         unix.RLIMIT_AS,
+	"RLIMIT_CORE":       unix.RLIMIT_CORE,
+	"RLIMIT_CPU":        unix.RLIMIT_CPU,
+	"RLIMIT_DATA":       unix.RLIMIT_DATA,
+	"RLIMIT_FSIZE":      unix.RLIMIT_FSIZE,
+	"RLIMIT_LOCKS":      unix.RLIMIT_LOCKS,
+	"RLIMIT_MEMLOCK":    unix.RLIMIT_MEMLOCK,
+	"RLIMIT_MSGQUEUE":   unix.RLIMIT_MSGQUEUE,
+	"RLIMIT_NICE":       unix.RLIMIT_NICE,
+	"RLIMIT_NOFILE":     unix.RLIMIT_NOFILE,
+	"RLIMIT_NPROC":      unix.RLIMIT_NPROC,
+	"RLIMIT_RSS":        unix.RLIMIT_RSS,
+	"RLIMIT_RTPRIO":     unix.RLIMIT_RTPRIO,
+	"RLIMIT_RTTIME":     unix.RLIMIT_RTTIME,
+	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING,
+	"RLIMIT_STACK":      unix.RLIMIT_STACK,
+}
+
+// setRlimits applies the spec's rlimits, clamped to the current hard
+// limits: raising a hard limit needs CAP_SYS_RESOURCE, which hosts (this
+// one included) may not have. syscall.Setrlimit is used on purpose: it
+// also stops Go from restoring its startup RLIMIT_NOFILE at exec.
+func setRlimits(rls []specs.POSIXRlimit) error {
+	for _, rl := range rls {
+		res, ok := rlimitTypes[rl.Type]
+		if !ok {
+			return fmt.Errorf("unknown rlimit %q", rl.Type)
+		}
+		var cur syscall.Rlimit
+		if err := syscall.Getrlimit(res, &cur); err != nil {
+			return fmt.Errorf("getrlimit %s: %w", rl.Type, err)
+		}
+		want := clampRlimit(rl.Soft, rl.Hard, cur.Max)
+		if err := syscall.Setrlimit(res, &want); err != nil {
+			return fmt.Errorf("setrlimit %s: %w", rl.Type, err)
+		}
+	}
+	return nil
+}
+
+// clampRlimit keeps hard at most max and soft at most hard.
+func clampRlimit(soft, hard, max uint64) syscall.Rlimit {
+	if hard > max {
+		hard = max
+	}
+	if soft > hard {
+		soft = hard
+	}
+	return syscall.Rlimit{Cur: soft, Max: hard}
+}
+
+// lookPath resolves the process's args[0] like execvp with the container's
+// PATH, returning errors with the words Docker's clients look for.
+func lookPath(file string, env []string) (string, error) {
+	if strings.Contains(file, "/") {
+		if err := checkExecutable(file); err != nil {
+			return "", fmt.Errorf("exec: %q: %w", file, err)
+		}
+		return file, nil
+	}
+	pathEnv := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		if checkExecutable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", file)
+}
+
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return syscall.EISDIR
+	}
+	if err := unix.Faccessat(unix.AT_FDCWD, p, unix.X_OK, unix.AT_EACCESS); err != nil {
+		return os.ErrPermission
+	}
+	return nil
+}
