@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -105,13 +104,11 @@ func (r *external) Start(ctx context.Context, id, bundle string, stdio IO) (Proc
 		// The runtime hands its stdio to the container process.
 		stdio.attach(create)
 	}
-	var stderr bytes.Buffer
-	if create.Stderr == nil {
-		create.Stderr = &stderr
-	}
+	// No pipe for the runtime's own stderr: the container would inherit
+	// it and Run would wait for the container. Errors come from the log.
 	if err := create.Run(); err != nil {
 		_ = r.command(context.Background(), "", "delete", "-f", id).Run()
-		return nil, runtimeError(fmt.Sprintf("%s create", filepath.Base(r.binary)), logFile, stderr.String(), err)
+		return nil, runtimeError(fmt.Sprintf("%s create", filepath.Base(r.binary)), logFile, "", err)
 	}
 	var console *os.File
 	if consoleL != nil {
