@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -224,6 +225,13 @@ func (r *builtin) start(ctx context.Context, id, bundle string, s *specs.Spec, f
 			if err := cg.Set(s.Linux.Resources); err != nil {
 				return fail(fmt.Errorf("cgroup %s: set resources: %w", cgPath, err))
 			}
+		}
+	}
+	if adj := s.Process.OOMScoreAdj; adj != nil {
+		// From here: the container's /proc may not show its own pid.
+		f := fmt.Sprintf("/proc/%d/oom_score_adj", p.proc.Pid)
+		if err := os.WriteFile(f, []byte(strconv.Itoa(*adj)), 0); err != nil {
+			return fail(fmt.Errorf("set oom_score_adj: %w", err))
 		}
 	}
 	if err := sendMsg(int(parentSock.Fd()), msgGo, nil, -1); err != nil {

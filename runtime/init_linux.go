@@ -126,12 +126,6 @@ func containerInit() error {
 			}
 		}
 	}
-	if s.Process.OOMScoreAdj != nil {
-		adj := []byte(strconv.Itoa(*s.Process.OOMScoreAdj))
-		if err := os.WriteFile("/proc/self/oom_score_adj", adj, 0); err != nil {
-			return fmt.Errorf("set oom_score_adj: %w", err)
-		}
-	}
 	return execProcess(s)
 }
 
