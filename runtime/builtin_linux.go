@@ -55,14 +55,29 @@ func loadSpec(bundle string) (*specs.Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read bundle config: %w", err)
 	}
+	return parseSpec(data)
+}
+
+func parseSpec(data []byte) (*specs.Spec, error) {
 	var s specs.Spec
 	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("parse %s/config.json: %w", bundle, err))
+		return nil, errdefs.InvalidParameter(fmt.Errorf("parse config.json: %w", err))
 	}
 	if err := validateSpec(&s); err != nil {
 		return nil, errdefs.InvalidParameter(err)
 	}
 	return &s, nil
+}
+
+// cloneSpec is the part of the spec needed to clone the init. Decoding only
+// it first lets the init boot while Start decodes the rest.
+type cloneSpec struct {
+	Process *struct {
+		Terminal bool `json:"terminal"`
+	} `json:"process"`
+	Linux *struct {
+		Namespaces []specs.LinuxNamespace `json:"namespaces"`
+	} `json:"linux"`
 }
 
 func validateSpec(s *specs.Spec) error {
@@ -96,9 +111,9 @@ var namespaceFlags = map[specs.LinuxNamespaceType]uintptr{
 // init joins namespaces given by path itself, and unshares the cgroup
 // namespace only once it sits in its cgroup (the namespace's root is the
 // cgroup current at creation).
-func cloneFlags(s *specs.Spec) (uintptr, error) {
+func cloneFlags(namespaces []specs.LinuxNamespace) (uintptr, error) {
 	var flags uintptr
-	for _, ns := range s.Linux.Namespaces {
+	for _, ns := range namespaces {
 		f, ok := namespaceFlags[ns.Type]
 		if !ok {
 			return 0, errdefs.NotImplemented(fmt.Errorf("namespace %q is not supported", ns.Type))
@@ -141,11 +156,18 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 	if err != nil {
 		return nil, err
 	}
-	s, err := loadSpec(bundle)
+	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read bundle config: %w", err)
 	}
-	flags, err := cloneFlags(s)
+	var cs cloneSpec
+	if err := json.Unmarshal(data, &cs); err != nil {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("parse %s/config.json: %w", bundle, err))
+	}
+	if cs.Process == nil || cs.Linux == nil {
+		return nil, errdefs.InvalidParameter(errors.New("config.json: process or linux section missing"))
+	}
+	flags, err := cloneFlags(cs.Linux.Namespaces)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +178,7 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 	}
 	r.containers[id] = &containerState{}
 	r.mu.Unlock()
-	p, err := r.start(ctx, id, bundle, s, flags, stdio)
+	p, err := r.start(ctx, id, bundle, data, flags, cs.Process.Terminal, stdio)
 	if err != nil {
 		r.mu.Lock()
 		delete(r.containers, id)
@@ -166,7 +188,7 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 	return p, nil
 }
 
-func (r *builtin) start(ctx context.Context, id, bundle string, s *specs.Spec, flags uintptr, stdio IO) (*initProcess, error) {
+func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, flags uintptr, terminal bool, stdio IO) (*initProcess, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sync socket: %w", err)
@@ -177,7 +199,7 @@ func (r *builtin) start(ctx context.Context, id, bundle string, s *specs.Spec, f
 
 	cmd := &exec.Cmd{
 		Path: "/proc/self/exe",
-		Args: []string{"berth-init", initArg, bundle},
+		Args: []string{"berth-init", initArg},
 		// The init's own environment never reaches the user process.
 		Env:        []string{"GOGC=off", "GOMAXPROCS=1"},
 		ExtraFiles: []*os.File{childSock},
@@ -186,7 +208,7 @@ func (r *builtin) start(ctx context.Context, id, bundle string, s *specs.Spec, f
 			Setsid:     true,
 		},
 	}
-	if !s.Process.Terminal {
+	if !terminal {
 		stdio.attach(cmd)
 	}
 	if err := cmd.Start(); err != nil {
@@ -211,6 +233,15 @@ func (r *builtin) start(ctx context.Context, id, bundle string, s *specs.Spec, f
 	stop := context.AfterFunc(ctx, func() { _ = p.proc.Kill() })
 	defer stop()
 
+	// While the init boots, decode the whole spec and work out its plan.
+	s, err := parseSpec(config)
+	if err != nil {
+		return fail(err)
+	}
+	plan, err := makePlan(s, bundle)
+	if err != nil {
+		return fail(errdefs.InvalidParameter(fmt.Errorf("config.json: %w", err)))
+	}
 	cgPath := r.cgroupsPath(id, s)
 	if cgPath != "" {
 		cg, err := cgroups.New(cgPath)
@@ -234,7 +265,7 @@ func (r *builtin) start(ctx context.Context, id, bundle string, s *specs.Spec, f
 			return fail(fmt.Errorf("set oom_score_adj: %w", err))
 		}
 	}
-	if err := sendMsg(int(parentSock.Fd()), msgGo, nil, -1); err != nil {
+	if err := sendMsg(int(parentSock.Fd()), msgPlan, plan.encode(), -1); err != nil {
 		return fail(fmt.Errorf("container init: %w", err))
 	}
 	// Read until EOF: the init's end is close-on-exec, so EOF without an
@@ -267,7 +298,7 @@ func (r *builtin) start(ctx context.Context, id, bundle string, s *specs.Spec, f
 	if ctx.Err() != nil {
 		return fail(ctx.Err())
 	}
-	if s.Process.Terminal && p.console == nil {
+	if terminal && p.console == nil {
 		return fail(errors.New("container init: exited before sending its console"))
 	}
 	st := &containerState{Pid: p.proc.Pid, CgroupsPath: cgPath}

@@ -11,10 +11,7 @@ import (
 	"syscall"
 	"unsafe"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-
-	"github.com/berth-dev/berth/runtime/seccomp"
 )
 
 // initMain runs in the re-executed berth binary, inside the container's
@@ -37,131 +34,99 @@ func containerInit() error {
 	// Keep other users of the host (and the container later) from
 	// ptrace-ing or reading /proc of this root process while it sets up.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	if len(os.Args) < 3 {
-		return errors.New("container init: missing bundle argument")
-	}
-	s, err := loadSpec(os.Args[2])
-	if err != nil {
-		return err
-	}
-	root := s.Root.Path
-	if !filepath.IsAbs(root) {
-		root = filepath.Join(os.Args[2], root)
-	}
-	if err := joinNamespaces(s); err != nil {
-		return err
-	}
-	// Wait until Start has put us in the container's cgroup.
-	kind, _, fd, err := recvMsg(syncFd)
+	// The plan arrives once Start has put us in the container's cgroup.
+	kind, body, fd, err := recvMsg(syncFd)
 	if fd >= 0 {
 		unix.Close(fd)
 	}
 	if err != nil {
 		return err
 	}
-	if kind != msgGo {
+	if kind != msgPlan {
 		return errors.New("container init: start aborted")
 	}
-	if hasNewNamespace(s, specs.CgroupNamespace) {
+	p, err := decodePlan([]byte(body))
+	if err != nil {
+		return err
+	}
+	if err := joinNamespaces(p.Joins); err != nil {
+		return err
+	}
+	if p.NewCgroupNS {
 		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 			return fmt.Errorf("unshare cgroup namespace: %w", err)
 		}
 	}
 	unix.Umask(0)
-	mountNS := hasNamespace(s, specs.MountNamespace)
-	if mountNS {
-		if err := prepareRoot(s, root); err != nil {
+	if p.MountNS {
+		if err := prepareRoot(p); err != nil {
 			return err
 		}
-		if err := pivotRoot(root); err != nil {
-			return fmt.Errorf("pivot root %s: %w", root, err)
+		if err := pivotRoot(p.Root); err != nil {
+			return fmt.Errorf("pivot root %s: %w", p.Root, err)
 		}
 	} else {
-		if err := unix.Chroot(root); err != nil {
-			return fmt.Errorf("chroot %s: %w", root, err)
+		if err := unix.Chroot(p.Root); err != nil {
+			return fmt.Errorf("chroot %s: %w", p.Root, err)
 		}
 		if err := unix.Chdir("/"); err != nil {
 			return err
 		}
 	}
-	if hasNamespace(s, specs.UTSNamespace) {
-		if s.Hostname != "" {
-			if err := unix.Sethostname([]byte(s.Hostname)); err != nil {
+	if p.UTSNS {
+		if p.Hostname != "" {
+			if err := unix.Sethostname([]byte(p.Hostname)); err != nil {
 				return fmt.Errorf("sethostname: %w", err)
 			}
 		}
-		if s.Domainname != "" {
-			if err := unix.Setdomainname([]byte(s.Domainname)); err != nil {
+		if p.Domainname != "" {
+			if err := unix.Setdomainname([]byte(p.Domainname)); err != nil {
 				return fmt.Errorf("setdomainname: %w", err)
 			}
 		}
 	}
-	if s.Process.Terminal {
-		if err := setupConsole(s); err != nil {
+	if p.Terminal {
+		if err := setupConsole(p); err != nil {
 			return fmt.Errorf("console: %w", err)
 		}
 	}
-	for k, v := range s.Linux.Sysctl {
-		if strings.Contains(k, "/") || strings.Contains(k, "..") {
-			return fmt.Errorf("sysctl %q: invalid name", k)
-		}
-		if err := writeSysctl(k, v); err != nil {
+	for i := 0; i+1 < len(p.Sysctls); i += 2 {
+		if err := writeSysctl(p.Sysctls[i], p.Sysctls[i+1]); err != nil {
 			return err
 		}
 	}
-	if mountNS {
-		for _, p := range s.Linux.ReadonlyPaths {
-			if err := readonlyPath(p); err != nil {
+	if p.MountNS {
+		for _, path := range p.ReadonlyPaths {
+			if err := readonlyPath(path); err != nil {
 				return err
 			}
 		}
-		for _, p := range s.Linux.MaskedPaths {
-			if err := maskPath(p); err != nil {
+		for _, path := range p.MaskedPaths {
+			if err := maskPath(path); err != nil {
 				return err
 			}
 		}
-		if s.Root.Readonly {
+		if p.RootReadonly {
 			if err := remountBind("/", unix.MS_RDONLY); err != nil {
 				return fmt.Errorf("make rootfs read-only: %w", err)
 			}
 		}
 	}
-	return execProcess(s)
-}
-
-func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == t {
-			return true
-		}
-	}
-	return false
-}
-
-func hasNewNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == t && ns.Path == "" {
-			return true
-		}
-	}
-	return false
+	return execProcess(p)
 }
 
 // joinNamespaces enters the namespaces the spec gives by path. They are all
 // per-thread namespaces, and this thread is the one that will exec.
-func joinNamespaces(s *specs.Spec) error {
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Path == "" {
-			continue
-		}
-		fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+func joinNamespaces(joins []nsJoin) error {
+	for _, j := range joins {
+		fd, err := unix.Open(j.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("open %s namespace: %w", ns.Type, err)
+			return fmt.Errorf("open namespace: %w", err)
 		}
-		err = unix.Setns(fd, int(namespaceFlags[ns.Type]))
+		err = unix.Setns(fd, int(j.Flag))
 		unix.Close(fd)
 		if err != nil {
-			return fmt.Errorf("join %s namespace %s: %w", ns.Type, ns.Path, err)
+			return fmt.Errorf("join namespace %s: %w", j.Path, err)
 		}
 	}
 	return nil
@@ -170,7 +135,7 @@ func joinNamespaces(s *specs.Spec) error {
 // setupConsole creates a pty in the container's devpts, sends its master
 // to Start, and makes the slave this session's controlling terminal and
 // the process's stdio.
-func setupConsole(s *specs.Spec) error {
+func setupConsole(p *initPlan) error {
 	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open /dev/ptmx: %w", err)
@@ -188,13 +153,13 @@ func setupConsole(s *specs.Spec) error {
 	if err != nil {
 		return fmt.Errorf("open %s: %w", slavePath, err)
 	}
-	if cs := s.Process.ConsoleSize; cs != nil {
-		ws := &unix.Winsize{Row: uint16(cs.Height), Col: uint16(cs.Width)}
+	if p.ConsoleH != 0 || p.ConsoleW != 0 {
+		ws := &unix.Winsize{Row: uint16(p.ConsoleH), Col: uint16(p.ConsoleW)}
 		if err := unix.IoctlSetWinsize(master, unix.TIOCSWINSZ, ws); err != nil {
 			return fmt.Errorf("set console size: %w", err)
 		}
 	}
-	if err := unix.Fchown(slave, int(s.Process.User.UID), -1); err != nil {
+	if err := unix.Fchown(slave, int(p.UID), -1); err != nil {
 		return fmt.Errorf("chown %s: %w", slavePath, err)
 	}
 	// /dev/console is the container's terminal too.
@@ -223,53 +188,46 @@ func setupConsole(s *specs.Spec) error {
 // follows runc: without no_new_privs the filter must be loaded while the
 // thread still has CAP_SYS_ADMIN; with it, as late as possible so that the
 // filter sees as few of our own syscalls as possible.
-func execProcess(s *specs.Spec) error {
-	p := s.Process
-	nnp := p.NoNewPrivileges
-	if nnp {
+func execProcess(p *initPlan) error {
+	if p.NoNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
-	if s.Linux.Seccomp != nil && !nnp {
-		if err := seccomp.Load(s.Linux.Seccomp); err != nil {
-			return fmt.Errorf("load seccomp filter: %w", err)
+	if p.SeccompConfigured && !p.NoNewPrivs {
+		if err := loadSeccomp(p); err != nil {
+			return err
 		}
 	}
-	caps := newProcessCaps(p.Capabilities)
+	caps := &processCaps{
+		bounding: capSet(p.Caps[0]), effective: capSet(p.Caps[1]), permitted: capSet(p.Caps[2]),
+		inheritable: capSet(p.Caps[3]), ambient: capSet(p.Caps[4]), last: lastCap(),
+	}
 	if err := caps.dropBounding(); err != nil {
 		return err
 	}
-	if err := setUser(p.User); err != nil {
+	if err := setUser(p.UID, p.GID, p.Gids); err != nil {
 		return err
 	}
 	if err := caps.apply(); err != nil {
 		return err
 	}
-	cwd := p.Cwd
-	if cwd == "" {
-		cwd = "/"
-	}
-	if err := unix.Chdir(cwd); err != nil {
-		return fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", cwd, err)
+	if err := unix.Chdir(p.Cwd); err != nil {
+		return fmt.Errorf("chdir to cwd (%q) set in config.json failed: %w", p.Cwd, err)
 	}
 	path, err := lookPath(p.Args[0], p.Env)
 	if err != nil {
 		return err
 	}
-	if s.Linux.Seccomp != nil && nnp {
-		if err := seccomp.Load(s.Linux.Seccomp); err != nil {
-			return fmt.Errorf("load seccomp filter: %w", err)
+	if p.SeccompConfigured && p.NoNewPrivs {
+		if err := loadSeccomp(p); err != nil {
+			return err
 		}
 	}
 	if err := setRlimits(p.Rlimits); err != nil {
 		return err
 	}
-	umask := 0o022
-	if p.User.Umask != nil {
-		umask = int(*p.User.Umask)
-	}
-	unix.Umask(umask)
+	unix.Umask(int(p.Umask))
 	// Every descriptor but stdio closes on exec, the sync socket included:
 	// Start reads that EOF as "exec succeeded".
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
@@ -279,14 +237,36 @@ func execProcess(s *specs.Spec) error {
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
 
+// loadSeccomp installs the filter Start compiled (with seccomp.Compile) on
+// the calling thread, as seccomp.Load would.
+func loadSeccomp(p *initPlan) error {
+	prog := p.seccompProgram()
+	if len(prog) == 0 {
+		return errors.New("load seccomp filter: empty program")
+	}
+	filters := make([]unix.SockFilter, len(prog))
+	for i, ins := range prog {
+		filters[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filters)), Filter: &filters[0]}
+	_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, uintptr(p.SeccompFlags), uintptr(unsafe.Pointer(&fprog)))
+	goruntime.KeepAlive(filters)
+	if e != 0 {
+		return fmt.Errorf("load seccomp filter: %w", e)
+	}
+	return nil
+}
+
 // setUser switches the thread to the spec's uid, gid and groups, keeping
 // its capabilities for the capset that follows.
-func setUser(u specs.User) error {
+func setUser(uid, gid uint64, groups []uint64) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("keep capabilities: %w", err)
 	}
-	gids := make([]uint32, 0, len(u.AdditionalGids))
-	gids = append(gids, u.AdditionalGids...)
+	gids := make([]uint32, len(groups))
+	for i, g := range groups {
+		gids[i] = uint32(g)
+	}
 	var gp uintptr
 	if len(gids) > 0 {
 		gp = uintptr(unsafe.Pointer(&gids[0]))
@@ -296,11 +276,12 @@ func setUser(u specs.User) error {
 	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(gids)), gp, 0); e != 0 {
 		return fmt.Errorf("setgroups: %w", e)
 	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(u.GID), uintptr(u.GID), uintptr(u.GID)); e != 0 {
-		return fmt.Errorf("setgid %d: %w", u.GID, e)
+	goruntime.KeepAlive(gids)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(gid), uintptr(gid), uintptr(gid)); e != 0 {
+		return fmt.Errorf("setgid %d: %w", gid, e)
 	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(u.UID), uintptr(u.UID), uintptr(u.UID)); e != 0 {
-		return fmt.Errorf("setuid %d: %w", u.UID, e)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(uid), uintptr(uid), uintptr(uid)); e != 0 {
+		return fmt.Errorf("setuid %d: %w", uid, e)
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("clear keep capabilities: %w", err)
@@ -328,23 +309,21 @@ var rlimitTypes = map[string]int{
 	"RLIMIT_STACK":      unix.RLIMIT_STACK,
 }
 
-// setRlimits applies the spec's rlimits, clamped to the current hard
-// limits: raising a hard limit needs CAP_SYS_RESOURCE, which hosts (this
-// one included) may not have. syscall.Setrlimit is used on purpose: it
-// also stops Go from restoring its startup RLIMIT_NOFILE at exec.
-func setRlimits(rls []specs.POSIXRlimit) error {
-	for _, rl := range rls {
-		res, ok := rlimitTypes[rl.Type]
-		if !ok {
-			return fmt.Errorf("unknown rlimit %q", rl.Type)
-		}
+// setRlimits applies the plan's rlimits (resource, soft, hard triples),
+// clamped to the current hard limits: raising a hard limit needs
+// CAP_SYS_RESOURCE, which hosts (this one included) may not have.
+// syscall.Setrlimit is used on purpose: it also stops Go from restoring
+// its startup RLIMIT_NOFILE at exec.
+func setRlimits(rls []uint64) error {
+	for i := 0; i+2 < len(rls); i += 3 {
+		res := int(rls[i])
 		var cur syscall.Rlimit
 		if err := syscall.Getrlimit(res, &cur); err != nil {
-			return fmt.Errorf("getrlimit %s: %w", rl.Type, err)
+			return fmt.Errorf("getrlimit %d: %w", res, err)
 		}
-		want := clampRlimit(rl.Soft, rl.Hard, cur.Max)
+		want := clampRlimit(rls[i+1], rls[i+2], cur.Max)
 		if err := syscall.Setrlimit(res, &want); err != nil {
-			return fmt.Errorf("setrlimit %s: %w", rl.Type, err)
+			return fmt.Errorf("setrlimit %d: %w", res, err)
 		}
 	}
 	return nil

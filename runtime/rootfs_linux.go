@@ -17,35 +17,23 @@ import (
 // prepareRoot sets up the container's mount namespace up to pivot_root:
 // mounts private to the container, its root bind-mounted onto itself, the
 // spec's mounts, and /dev when the spec gives one as tmpfs.
-func prepareRoot(s *specs.Spec, root string) error {
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if s.Linux.RootfsPropagation != "" {
-		p, ok := propagationOptions[s.Linux.RootfsPropagation]
-		if !ok {
-			return fmt.Errorf("unknown rootfsPropagation %q", s.Linux.RootfsPropagation)
-		}
-		prop = p
+func prepareRoot(p *initPlan) error {
+	if err := unix.Mount("", "/", "", uintptr(p.RootPropagation), ""); err != nil {
+		return fmt.Errorf("set propagation of /: %w", err)
 	}
-	if err := unix.Mount("", "/", "", prop, ""); err != nil {
-		return fmt.Errorf("make mounts %s: %w", s.Linux.RootfsPropagation, err)
+	if err := unix.Mount(p.Root, p.Root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind rootfs %s: %w", p.Root, err)
 	}
-	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind rootfs %s: %w", root, err)
-	}
-	devIsTmpfs := false
-	for _, m := range s.Mounts {
-		if err := mountOne(root, m); err != nil {
+	for _, m := range p.Mounts {
+		if err := mountOne(p.Root, m); err != nil {
 			return err
 		}
-		if filepath.Clean(m.Destination) == "/dev" {
-			devIsTmpfs = m.Type == "tmpfs"
-		}
 	}
-	if devIsTmpfs {
-		if err := createDevices(root, s.Linux.Devices); err != nil {
+	if p.DevTmpfs {
+		if err := createDevices(p.Root, p.Devices); err != nil {
 			return err
 		}
-		if err := devSymlinks(root); err != nil {
+		if err := devSymlinks(p.Root); err != nil {
 			return err
 		}
 	}
@@ -55,33 +43,32 @@ func prepareRoot(s *specs.Spec, root string) error {
 // mountOne performs one spec mount inside root. Its destination is resolved
 // with every symlink kept inside root, so an image cannot redirect a mount
 // onto the host.
-func mountOne(root string, m specs.Mount) error {
-	dest, err := securejoin.SecureJoin(root, m.Destination)
+func mountOne(root string, m planMount) error {
+	dest, err := securejoin.SecureJoin(root, m.Dest)
 	if err != nil {
-		return fmt.Errorf("mount %s: %w", m.Destination, err)
+		return fmt.Errorf("mount %s: %w", m.Dest, err)
 	}
-	mo := parseMountOptions(m.Options)
-	isBind := m.Type == "bind" || mo.flags&unix.MS_BIND != 0
-	switch {
-	case isBind:
-		if err := bindMount(m.Source, dest, mo); err != nil {
-			return fmt.Errorf("mount %s on %s: %w", m.Source, m.Destination, err)
+	flags := uintptr(m.Flags)
+	switch m.Kind {
+	case mountKindBind:
+		if err := bindMount(m.Source, dest, flags); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.Source, m.Dest, err)
 		}
-	case m.Type == "cgroup" || m.Type == "cgroup2":
-		if err := mountCgroup(m, dest, mo); err != nil {
-			return fmt.Errorf("mount cgroup on %s: %w", m.Destination, err)
+	case mountKindCgroup:
+		if err := mountCgroup(dest, flags); err != nil {
+			return fmt.Errorf("mount cgroup on %s: %w", m.Dest, err)
 		}
 	default:
 		if err := os.MkdirAll(dest, 0o755); err != nil {
-			return fmt.Errorf("mount %s: %w", m.Destination, err)
+			return fmt.Errorf("mount %s: %w", m.Dest, err)
 		}
-		if err := unix.Mount(m.Source, dest, m.Type, mo.flags, mo.data); err != nil {
-			return fmt.Errorf("mount %s (%s) on %s: %w", m.Source, m.Type, m.Destination, err)
+		if err := unix.Mount(m.Source, dest, m.Type, flags, m.Data); err != nil {
+			return fmt.Errorf("mount %s (%s) on %s: %w", m.Source, m.Type, m.Dest, err)
 		}
 	}
-	for _, p := range mo.propagation {
-		if err := unix.Mount("", dest, "", p, ""); err != nil {
-			return fmt.Errorf("mount %s: set propagation: %w", m.Destination, err)
+	for _, pr := range m.Propagation {
+		if err := unix.Mount("", dest, "", uintptr(pr), ""); err != nil {
+			return fmt.Errorf("mount %s: set propagation: %w", m.Dest, err)
 		}
 	}
 	return nil
@@ -89,7 +76,7 @@ func mountOne(root string, m specs.Mount) error {
 
 // bindMount binds src on dest (creating a file or directory to mount on),
 // then applies the per-mount flags, which a bind mount ignores on creation.
-func bindMount(src, dest string, mo mountOptions) error {
+func bindMount(src, dest string, flags uintptr) error {
 	fi, err := os.Stat(src)
 	if err != nil {
 		return err
@@ -97,10 +84,10 @@ func bindMount(src, dest string, mo mountOptions) error {
 	if err := ensureMountpoint(dest, fi.IsDir()); err != nil {
 		return err
 	}
-	if err := unix.Mount(src, dest, "", unix.MS_BIND|(mo.flags&unix.MS_REC), ""); err != nil {
+	if err := unix.Mount(src, dest, "", unix.MS_BIND|(flags&unix.MS_REC), ""); err != nil {
 		return err
 	}
-	extra := mo.flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT)
+	extra := flags &^ (unix.MS_BIND | unix.MS_REC | unix.MS_REMOUNT)
 	if extra == 0 {
 		return nil
 	}
@@ -140,7 +127,7 @@ func ensureMountpoint(dest string, dir bool) error {
 // (v1, hybrid, or no cgroup namespace) it is a tmpfs holding one bind
 // mount per hierarchy of the container's own cgroup directory, which is how
 // runc presents it; a hierarchy that cannot be bound is left out.
-func mountCgroup(m specs.Mount, dest string, mo mountOptions) error {
+func mountCgroup(dest string, flags uintptr) error {
 	if err := os.MkdirAll(dest, 0o755); err != nil {
 		return err
 	}
@@ -150,7 +137,7 @@ func mountCgroup(m specs.Mount, dest string, mo mountOptions) error {
 		ns, _ := os.Readlink("/proc/thread-self/ns/cgroup")
 		host, _ := os.Readlink("/proc/1/ns/cgroup")
 		if ns != host {
-			return unix.Mount("cgroup2", dest, "cgroup2", mo.flags, "")
+			return unix.Mount("cgroup2", dest, "cgroup2", flags, "")
 		}
 	}
 	if unified {
@@ -162,9 +149,9 @@ func mountCgroup(m specs.Mount, dest string, mo mountOptions) error {
 		if err := unix.Mount(src, dest, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 			return err
 		}
-		return remountBind(dest, mo.flags)
+		return remountBind(dest, flags)
 	}
-	tmpfsFlags := mo.flags &^ unix.MS_RDONLY
+	tmpfsFlags := flags &^ unix.MS_RDONLY
 	if err := unix.Mount("tmpfs", dest, "tmpfs", tmpfsFlags, "mode=755"); err != nil {
 		return err
 	}
@@ -201,7 +188,7 @@ func mountCgroup(m specs.Mount, dest string, mo mountOptions) error {
 			_ = os.Remove(target)
 			continue
 		}
-		_ = remountBind(target, mo.flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+		_ = remountBind(target, flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
 	}
 	// Co-mounted controllers have symlinks (cpu -> cpu,cpuacct).
 	if entries, err := os.ReadDir("/sys/fs/cgroup"); err == nil {
@@ -214,11 +201,8 @@ func mountCgroup(m specs.Mount, dest string, mo mountOptions) error {
 			}
 		}
 	}
-	if mo.flags&unix.MS_RDONLY != 0 {
-		// Like Docker's containers: the tmpfs stays writable, the
-		// hierarchies are read-only.
-		return nil
-	}
+	// Like in Docker's containers, the tmpfs stays writable and the
+	// hierarchies are read-only.
 	return nil
 }
 
@@ -272,8 +256,7 @@ var defaultDevices = []specs.LinuxDevice{
 // createDevices makes the default devices and the spec's ones in the
 // container's /dev, with mknod or, where that is not allowed, by binding
 // the host's device node.
-func createDevices(root string, extra []specs.LinuxDevice) error {
-	devs := append(append([]specs.LinuxDevice{}, defaultDevices...), extra...)
+func createDevices(root string, devs []planDevice) error {
 	for _, d := range devs {
 		dest, err := securejoin.SecureJoin(root, d.Path)
 		if err != nil {
@@ -282,25 +265,10 @@ func createDevices(root string, extra []specs.LinuxDevice) error {
 		if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
-		mode := uint32(0o666)
-		if d.FileMode != nil {
-			mode = uint32(*d.FileMode & 0o7777)
-		}
-		var typ uint32
-		switch d.Type {
-		case "c", "u":
-			typ = unix.S_IFCHR
-		case "b":
-			typ = unix.S_IFBLK
-		case "p":
-			typ = unix.S_IFIFO
-		default:
-			return fmt.Errorf("device %s: unknown type %q", d.Path, d.Type)
-		}
 		_ = unix.Unlink(dest)
-		err = unix.Mknod(dest, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+		err = unix.Mknod(dest, uint32(d.Mode), int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
 		if errors.Is(err, unix.EPERM) {
-			if err := bindMount(d.Path, dest, mountOptions{}); err != nil {
+			if err := bindMount(d.Path, dest, 0); err != nil {
 				return fmt.Errorf("device %s: bind from host: %w", d.Path, err)
 			}
 			continue
@@ -308,14 +276,7 @@ func createDevices(root string, extra []specs.LinuxDevice) error {
 		if err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
-		uid, gid := 0, 0
-		if d.UID != nil {
-			uid = int(*d.UID)
-		}
-		if d.GID != nil {
-			gid = int(*d.GID)
-		}
-		if err := unix.Chown(dest, uid, gid); err != nil {
+		if err := unix.Chown(dest, int(d.UID), int(d.GID)); err != nil {
 			return fmt.Errorf("device %s: %w", d.Path, err)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // with one descriptor attached (SCM_RIGHTS).
 const (
 	msgEOF     byte = 0   // not sent: the peer closed its end
-	msgGo      byte = 'g' // parent → init: cgroup placed, carry on
+	msgPlan    byte = 'p' // parent → init: the init plan, sent once the cgroup is set
 	msgConsole byte = 'c' // init → parent: pty master attached
 	msgError   byte = 'e' // init → parent: setup failed, body is the message
 )
