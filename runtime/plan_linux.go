@@ -79,8 +79,8 @@ type planDevice struct {
 
 // seccompFlags maps the OCI filter flags to seccomp(2) flags.
 var seccompFlags = map[specs.LinuxSeccompFlag]uint64{
-	specs.LinuxSeccompFlagLog:          unix.SECCOMP_FILTER_FLAG_LOG,
-	specs.LinuxSeccompFlagSpecAllow:    unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+	specs.LinuxSeccompFlagLog:                unix.SECCOMP_FILTER_FLAG_LOG,
+	specs.LinuxSeccompFlagSpecAllow:          unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW,
 	"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 1 << 5,
 }
 
