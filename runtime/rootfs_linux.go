@@ -188,7 +188,6 @@ func mountCgroup(dest string, flags uintptr) error {
 			_ = os.Remove(target)
 			continue
 		}
-		_ = remountBind(target, flags|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
 	}
 	// Co-mounted controllers have symlinks (cpu -> cpu,cpuacct).
 	if entries, err := os.ReadDir("/sys/fs/cgroup"); err == nil {
@@ -201,9 +200,21 @@ func mountCgroup(dest string, flags uintptr) error {
 			}
 		}
 	}
-	// Like in Docker's containers, the tmpfs stays writable and the
-	// hierarchies are read-only.
-	return nil
+	// One recursive mount_setattr makes the whole view read-only, rather
+	// than a remount per hierarchy.
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	err = unix.MountSetattr(unix.AT_FDCWD, dest, unix.AT_RECURSIVE, attr)
+	if errors.Is(err, unix.ENOSYS) {
+		// Kernels before 5.12.
+		subs, _ := os.ReadDir(dest)
+		for _, e := range subs {
+			if e.IsDir() {
+				_ = remountBind(filepath.Join(dest, e.Name()), unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
+			}
+		}
+		return remountBind(dest, unix.MS_RDONLY)
+	}
+	return err
 }
 
 // v1HierarchyKey names a v1 hierarchy the way /proc/self/cgroup lists it:
