@@ -101,8 +101,29 @@ func remountBind(p string, flags uintptr) error {
 	if err := unix.Statfs(p, &st); err != nil {
 		return err
 	}
-	kept := uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_NOATIME | unix.MS_NODIRATIME | unix.MS_RELATIME | unix.MS_RDONLY)
-	return unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|kept|flags, "")
+	return unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|statfsMountFlags(st.Flags)|flags, "")
+}
+
+// statfsMountFlags converts statfs ST_* flags to the MS_* flags a bind
+// remount must repeat (they may be locked). Most share their values, but
+// not ST_RELATIME, which is MS_BIND's value.
+func statfsMountFlags(st int64) uintptr {
+	var fl uintptr
+	for _, f := range statfsFlags {
+		if st&f.st != 0 {
+			fl |= f.ms
+		}
+	}
+	return fl
+}
+
+var statfsFlags = []struct {
+	st int64
+	ms uintptr
+}{
+	{unix.ST_RDONLY, unix.MS_RDONLY}, {unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV},
+	{unix.ST_NOEXEC, unix.MS_NOEXEC}, {unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME},
+	{unix.ST_RELATIME, unix.MS_RELATIME},
 }
 
 func ensureMountpoint(dest string, dir bool) error {
