@@ -20,6 +20,7 @@ import (
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/runtime/cgroups"
+	"github.com/berth-dev/berth/runtime/seccomp"
 )
 
 // initArg is argv[1] of the re-executed berth binary that becomes the
@@ -35,6 +36,9 @@ const syncFd = 3
 type builtin struct {
 	opts Options
 
+	// compileSeccomp is seccomp.Compile; tests swap in a fixed program.
+	compileSeccomp compileFunc
+
 	mu         sync.Mutex
 	containers map[string]*containerState
 }
@@ -46,7 +50,7 @@ type containerState struct {
 }
 
 func newBuiltin(opts Options) *builtin {
-	return &builtin{opts: opts, containers: map[string]*containerState{}}
+	return &builtin{opts: opts, compileSeccomp: seccomp.Compile, containers: map[string]*containerState{}}
 }
 
 // loadSpec reads bundle/config.json.
@@ -238,7 +242,7 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, f
 	if err != nil {
 		return fail(err)
 	}
-	plan, err := makePlan(s, bundle)
+	plan, err := makePlan(s, bundle, r.compileSeccomp)
 	if err != nil {
 		return fail(errdefs.InvalidParameter(fmt.Errorf("config.json: %w", err)))
 	}

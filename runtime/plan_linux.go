@@ -10,8 +10,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
-
-	"github.com/berth-dev/berth/runtime/seccomp"
 )
 
 // initPlan is everything the init does, worked out by Start from the
@@ -84,9 +82,12 @@ var seccompFlags = map[specs.LinuxSeccompFlag]uint64{
 	"SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 1 << 5,
 }
 
+// compileFunc compiles a seccomp configuration (seccomp.Compile).
+type compileFunc func(*specs.LinuxSeccomp) ([]bpf.RawInstruction, error)
+
 // makePlan works out the init's plan from a validated spec. Relative paths
 // (root) are taken from bundle.
-func makePlan(s *specs.Spec, bundle string) (*initPlan, error) {
+func makePlan(s *specs.Spec, bundle string, compile compileFunc) (*initPlan, error) {
 	p := &initPlan{
 		Root:          s.Root.Path,
 		RootReadonly:  s.Root.Readonly,
@@ -205,7 +206,7 @@ func makePlan(s *specs.Spec, bundle string) (*initPlan, error) {
 		p.Rlimits = append(p.Rlimits, uint64(res), rl.Soft, rl.Hard)
 	}
 	if sc := s.Linux.Seccomp; sc != nil {
-		prog, err := seccomp.Compile(sc)
+		prog, err := compile(sc)
 		if err != nil {
 			return nil, fmt.Errorf("seccomp: %w", err)
 		}

@@ -7,12 +7,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
 
 	"github.com/berth-dev/berth/errdefs"
 )
@@ -329,6 +331,48 @@ func BenchmarkStartTrue(b *testing.B) {
 				if err := rt.Delete(context.Background(), id); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestSeccompInstall checks how the init installs a compiled filter (with
+// and without no_new_privs, i.e. before and after dropping capabilities),
+// using a fixed program in place of seccomp.Compile: it refuses mkdir and
+// mkdirat with EPERM on x86_64 and allows everything else.
+func TestSeccompInstall(t *testing.T) {
+	busyboxRootfs(t)
+	if goruntime.GOARCH != "amd64" {
+		t.Skip("the fixed filter is for x86_64")
+	}
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 4, Size: 4}, // seccomp_data.arch
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: 0xc000003e, SkipTrue: 3},
+		bpf.LoadAbsolute{Off: 0, Size: 4}, // seccomp_data.nr
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 83, SkipTrue: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 258, SkipTrue: 1},
+		bpf.RetConstant{Val: 0x7fff0000},     // SECCOMP_RET_ALLOW
+		bpf.RetConstant{Val: 0x00050000 | 1}, // SECCOMP_RET_ERRNO | EPERM
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nnp := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no_new_privs=%v", nnp), func(t *testing.T) {
+			rt := newBuiltin(Options{StateDir: t.TempDir(), CgroupParent: "/berth"})
+			compiled := 0
+			rt.compileSeccomp = func(*specs.LinuxSeccomp) ([]bpf.RawInstruction, error) { compiled++; return prog, nil }
+			bundle, s := newBundle(t, "sh", "-c", "mkdir -p /tmp/blocked 2>/dev/null && echo created || echo refused; grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; grep CapEff /proc/self/status")
+			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow}
+			s.Process.NoNewPrivileges = nnp
+			writeBundle(t, bundle, s)
+			res, err := runBundle(t, rt, uniqueID(t), bundle)
+			if err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			want := fmt.Sprintf("refused\nNoNewPrivs:\t%d\nSeccomp:\t2\nCapEff:\t00000000a80425fb\n", map[bool]int{false: 0, true: 1}[nnp])
+			if res.stdout != want || compiled != 1 {
+				t.Errorf("stdout %q (compiled %d times), want %q (stderr %q)", res.stdout, compiled, want, res.stderr)
 			}
 		})
 	}

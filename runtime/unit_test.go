@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/runtime/seccomp"
 )
 
 func TestParseMountOptions(t *testing.T) {
@@ -58,7 +59,7 @@ func TestPlanRoundTrip(t *testing.T) {
 	s.Process.Terminal = true
 	s.Process.ConsoleSize = &specs.Box{Height: 24, Width: 80}
 	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
-	p, err := makePlan(s, "/bundle")
+	p, err := makePlan(s, "/bundle", seccomp.Compile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +88,7 @@ func TestMakePlanRejects(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			s := dockerSpec("/rootfs", "/bundle", "true")
 			edit(s)
-			if _, err := makePlan(s, "/bundle"); err == nil {
+			if _, err := makePlan(s, "/bundle", seccomp.Compile); err == nil {
 				t.Error("accepted")
 			}
 		})
@@ -95,7 +96,7 @@ func TestMakePlanRejects(t *testing.T) {
 }
 
 func FuzzDecodePlan(f *testing.F) {
-	p, err := makePlan(dockerSpec("/rootfs", "/bundle", "echo", "hi"), "/bundle")
+	p, err := makePlan(dockerSpec("/rootfs", "/bundle", "echo", "hi"), "/bundle", seccomp.Compile)
 	if err != nil {
 		f.Fatal(err)
 	}
