@@ -36,8 +36,10 @@ const syncFd = 3
 type builtin struct {
 	opts Options
 
-	// compileSeccomp is seccomp.Compile; tests swap in a fixed program.
+	// compileSeccomp is seccomp.Compile and newCgroup cgroups.New; tests
+	// swap in stand-ins.
 	compileSeccomp compileFunc
+	newCgroup      func(path string) (cgroups.Manager, error)
 
 	mu         sync.Mutex
 	containers map[string]*containerState
@@ -50,7 +52,7 @@ type containerState struct {
 }
 
 func newBuiltin(opts Options) *builtin {
-	return &builtin{opts: opts, compileSeccomp: seccomp.Compile, containers: map[string]*containerState{}}
+	return &builtin{opts: opts, compileSeccomp: seccomp.Compile, newCgroup: cgroups.New, containers: map[string]*containerState{}}
 }
 
 // loadSpec reads bundle/config.json.
@@ -248,7 +250,7 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, f
 	}
 	cgPath := r.cgroupsPath(id, s)
 	if cgPath != "" {
-		cg, err := cgroups.New(cgPath)
+		cg, err := r.newCgroup(cgPath)
 		if err != nil {
 			return fail(fmt.Errorf("cgroup %s: %w", cgPath, err))
 		}
@@ -381,7 +383,7 @@ func (r *builtin) Delete(ctx context.Context, id string) error {
 		}
 	}
 	if st != nil && st.CgroupsPath != "" {
-		cg, err := cgroups.New(st.CgroupsPath)
+		cg, err := r.newCgroup(st.CgroupsPath)
 		if err != nil {
 			return fmt.Errorf("delete %s: cgroup: %w", id, err)
 		}
