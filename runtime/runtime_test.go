@@ -305,37 +305,6 @@ func TestStartBadBundle(t *testing.T) {
 	}
 }
 
-// BenchmarkStartTrue measures Start to exit of `true` in a Docker-like
-// bundle (no cgroup, no seccomp until those packages are merged).
-func BenchmarkStartTrue(b *testing.B) {
-	for _, rtName := range []string{"berth", "runc"} {
-		b.Run(rtName, func(b *testing.B) {
-			if rtName == "runc" {
-				if _, err := exec.LookPath("runc"); err != nil {
-					b.Skip("runc not installed")
-				}
-			}
-			bundle, s := newBundle(b, "true")
-			writeBundle(b, bundle, s)
-			rt := newTestRuntime(b, rtName)
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				id := fmt.Sprintf("bench-%d-%d", os.Getpid(), i)
-				p, err := rt.Start(context.Background(), id, bundle, IO{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if st, err := p.Wait(); err != nil || st.Code != 0 {
-					b.Fatalf("status %+v, %v", st, err)
-				}
-				if err := rt.Delete(context.Background(), id); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
 // TestSeccompInstall checks how the init installs a compiled filter (with
 // and without no_new_privs, i.e. before and after dropping capabilities),
 // using a fixed program in place of seccomp.Compile: it refuses mkdir and

@@ -1,0 +1,69 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// BenchmarkStartTrue measures Start to the exit of `true` in Docker's
+// bundle for `docker run --network none busybox true` (no cgroup and no
+// seccomp filter: those come from their own packages), for the built-in
+// runtime and for runc on the same bundle.
+func BenchmarkStartTrue(b *testing.B) {
+	for _, rtName := range []string{"berth", "runc"} {
+		b.Run(rtName, func(b *testing.B) {
+			if _, err := exec.LookPath("runc"); err != nil && rtName == "runc" {
+				b.Skip("runc not installed")
+			}
+			benchStart(b, rtName, func(*specs.Spec) {})
+		})
+	}
+}
+
+// BenchmarkStartTrueWithout shows what parts of the setup cost, by leaving
+// them out of the bundle.
+func BenchmarkStartTrueWithout(b *testing.B) {
+	variants := []struct {
+		name string
+		edit func(s *specs.Spec)
+	}{
+		{"cgroup-mount", func(s *specs.Spec) { s.Mounts = append(s.Mounts[:4:4], s.Mounts[5:]...) }},
+		{"netns", func(s *specs.Spec) {
+			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.UTSNamespace}, {Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}}
+			s.Linux.Sysctl = nil
+		}},
+		{"mounts", func(s *specs.Spec) { s.Mounts, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths, s.Linux.Sysctl = nil, nil, nil, nil }},
+		{"namespaces-and-mounts", func(s *specs.Spec) {
+			s.Linux.Namespaces, s.Mounts, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths, s.Linux.Sysctl = nil, nil, nil, nil, nil
+		}},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) { benchStart(b, "berth", v.edit) })
+	}
+}
+
+func benchStart(b *testing.B, rtName string, edit func(*specs.Spec)) {
+	bundle, s := newBundle(b, "true")
+	edit(s)
+	writeBundle(b, bundle, s)
+	rt := newTestRuntime(b, rtName)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := fmt.Sprintf("bench-%d-%d", os.Getpid(), i)
+		p, err := rt.Start(context.Background(), id, bundle, IO{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st, err := p.Wait(); err != nil || st.Code != 0 {
+			b.Fatalf("status %+v, %v", st, err)
+		}
+		if err := rt.Delete(context.Background(), id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
