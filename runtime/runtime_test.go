@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"syscall"
@@ -342,6 +343,39 @@ func TestSeccompInstall(t *testing.T) {
 			want := fmt.Sprintf("refused\nNoNewPrivs:\t%d\nSeccomp:\t2\nCapEff:\t00000000a80425fb\n", map[bool]int{false: 0, true: 1}[nnp])
 			if res.stdout != want || compiled != 1 {
 				t.Errorf("stdout %q (compiled %d times), want %q (stderr %q)", res.stdout, compiled, want, res.stderr)
+			}
+		})
+	}
+}
+
+// TestAlpineRootfs runs a real image's root filesystem (musl, its own
+// /etc/passwd) with both runtimes.
+func TestAlpineRootfs(t *testing.T) {
+	requireRoot(t)
+	const tarball = "/work/shared/images/alpine/alpine-minirootfs-3.20.3-x86_64.tar.gz"
+	if _, err := os.Stat(tarball); err != nil {
+		t.Skipf("alpine rootfs tarball not available: %v", err)
+	}
+	root := filepath.Join(t.TempDir(), "rootfs")
+	if err := os.Mkdir(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("tar", "-xzf", tarball, "-C", root).CombinedOutput(); err != nil {
+		t.Fatalf("untar: %v: %s", err, out)
+	}
+	for _, rtName := range runtimesUnderTest(t) {
+		t.Run(rtName, func(t *testing.T) {
+			rt := newTestRuntime(t, rtName)
+			bundle := t.TempDir()
+			s := dockerSpec(root, bundle, "sh", "-c", "id; . /etc/os-release; echo $ID")
+			writeBundle(t, bundle, s)
+			res, err := runBundle(t, rt, uniqueID(t), bundle)
+			if err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			want := "uid=0(root) gid=0(root) groups=0(root)\nalpine\n"
+			if res.stdout != want || res.status.Code != 0 {
+				t.Errorf("stdout %q code %d, want %q (stderr %q)", res.stdout, res.status.Code, want, res.stderr)
 			}
 		})
 	}
