@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -113,22 +114,24 @@ var namespaceFlags = map[specs.LinuxNamespaceType]uintptr{
 	specs.TimeNamespace:    unix.CLONE_NEWTIME,
 }
 
-// cloneFlags returns the namespaces to create when cloning the init. The
-// init joins namespaces given by path itself, and unshares the cgroup
-// namespace only once it sits in its cgroup (the namespace's root is the
-// cgroup current at creation).
-func cloneFlags(namespaces []specs.LinuxNamespace) (uintptr, error) {
-	var flags uintptr
+// cloneFlags returns the namespaces to create when cloning the init, and
+// the pid namespace to clone it into when the spec gives one by path. The
+// init joins the other namespaces given by path itself, and unshares the
+// cgroup namespace only once it sits in its cgroup (the namespace's root is
+// the cgroup current at creation).
+func cloneFlags(namespaces []specs.LinuxNamespace) (flags uintptr, pidPath string, err error) {
 	for _, ns := range namespaces {
 		f, ok := namespaceFlags[ns.Type]
 		if !ok {
-			return 0, errdefs.NotImplemented(fmt.Errorf("namespace %q is not supported", ns.Type))
+			return 0, "", errdefs.NotImplemented(fmt.Errorf("namespace %q is not supported", ns.Type))
 		}
 		if ns.Path != "" {
 			switch ns.Type {
 			case specs.NetworkNamespace, specs.UTSNamespace, specs.IPCNamespace, specs.CgroupNamespace:
+			case specs.PIDNamespace:
+				pidPath = ns.Path
 			default:
-				return 0, errdefs.NotImplemented(fmt.Errorf("joining an existing %s namespace is not supported", ns.Type))
+				return 0, "", errdefs.NotImplemented(fmt.Errorf("joining an existing %s namespace is not supported", ns.Type))
 			}
 			continue
 		}
@@ -137,7 +140,31 @@ func cloneFlags(namespaces []specs.LinuxNamespace) (uintptr, error) {
 		}
 		flags |= f
 	}
-	return flags, nil
+	return flags, pidPath, nil
+}
+
+// startInPidNamespace starts cmd as a member of the pid namespace at path:
+// setns(CLONE_NEWPID) only sets the namespace of the calling thread's
+// future children, so the clone happens on a locked thread that is thrown
+// away afterwards rather than returned to the Go scheduler.
+func startInPidNamespace(cmd *exec.Cmd, path string) error {
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- fmt.Errorf("open pid namespace: %w", err)
+			return
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWPID)
+		unix.Close(fd)
+		if err != nil {
+			errc <- fmt.Errorf("join pid namespace %s: %w", path, err)
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }
 
 // cgroupsPath returns the container's cgroup, or "" when the spec asks for
@@ -173,7 +200,7 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 	if cs.Process == nil || cs.Linux == nil {
 		return nil, errdefs.InvalidParameter(errors.New("config.json: process or linux section missing"))
 	}
-	flags, err := cloneFlags(cs.Linux.Namespaces)
+	flags, pidPath, err := cloneFlags(cs.Linux.Namespaces)
 	if err != nil {
 		return nil, err
 	}
@@ -184,7 +211,7 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 	}
 	r.containers[id] = &containerState{}
 	r.mu.Unlock()
-	p, err := r.start(ctx, id, bundle, data, flags, cs.Process.Terminal, stdio)
+	p, err := r.start(ctx, id, bundle, data, flags, pidPath, cs.Process.Terminal, stdio)
 	if err != nil {
 		r.mu.Lock()
 		delete(r.containers, id)
@@ -194,7 +221,7 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 	return p, nil
 }
 
-func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, flags uintptr, terminal bool, stdio IO) (*initProcess, error) {
+func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, flags uintptr, pidPath string, terminal bool, stdio IO) (*initProcess, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sync socket: %w", err)
@@ -217,7 +244,11 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, f
 	if !terminal {
 		stdio.attach(cmd)
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if pidPath != "" {
+		start = func() error { return startInPidNamespace(cmd, pidPath) }
+	}
+	if err := start(); err != nil {
 		childSock.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}

@@ -123,6 +123,8 @@ func makePlan(s *specs.Spec, bundle string, compile compileFunc) (*initPlan, err
 	}
 	for _, ns := range s.Linux.Namespaces {
 		switch {
+		case ns.Path != "" && ns.Type == specs.PIDNamespace:
+			// Start clones the init into it.
 		case ns.Path != "":
 			p.Joins = append(p.Joins, nsJoin{Flag: uint64(namespaceFlags[ns.Type]), Path: ns.Path})
 		case ns.Type == specs.CgroupNamespace:

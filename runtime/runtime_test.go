@@ -380,3 +380,51 @@ func TestAlpineRootfs(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinNamespaces runs a second container in the pid, network, ipc and
+// uts namespaces of a first one (docker's --pid/--network/--ipc container:X).
+func TestJoinNamespaces(t *testing.T) {
+	busyboxRootfs(t)
+	for _, rtName := range runtimesUnderTest(t) {
+		t.Run(rtName, func(t *testing.T) {
+			rt := newTestRuntime(t, rtName)
+			bundleA, a := newBundle(t, "sleep", "100")
+			a.Hostname = "first"
+			writeBundle(t, bundleA, a)
+			idA := uniqueID(t) + "-a"
+			pa, err := rt.Start(context.Background(), idA, bundleA, IO{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				pa.Signal(syscall.SIGKILL)
+				pa.Wait()
+				rt.Delete(context.Background(), idA)
+			}()
+			nsDir := fmt.Sprintf("/proc/%d/ns/", pa.Pid())
+			netns, err := os.Readlink(nsDir + "net")
+			if err != nil {
+				t.Fatal(err)
+			}
+			bundleB, b := newBundle(t, "sh", "-c", "hostname; readlink /proc/self/ns/net; tr '\\0' ' ' < /proc/1/cmdline; echo")
+			b.Hostname = ""
+			b.Linux.Namespaces = []specs.LinuxNamespace{
+				{Type: specs.MountNamespace},
+				{Type: specs.PIDNamespace, Path: nsDir + "pid"},
+				{Type: specs.NetworkNamespace, Path: nsDir + "net"},
+				{Type: specs.IPCNamespace, Path: nsDir + "ipc"},
+				{Type: specs.UTSNamespace, Path: nsDir + "uts"},
+			}
+			b.Linux.Sysctl = nil
+			writeBundle(t, bundleB, b)
+			res, err := runBundle(t, rt, uniqueID(t)+"-b", bundleB)
+			if err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			want := "first\n" + netns + "\nsleep 100 \n"
+			if res.stdout != want {
+				t.Errorf("stdout %q, want %q (stderr %q)", res.stdout, want, res.stderr)
+			}
+		})
+	}
+}

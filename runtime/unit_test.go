@@ -191,16 +191,20 @@ func TestExitStatus(t *testing.T) {
 }
 
 func TestCloneFlags(t *testing.T) {
-	flags, err := cloneFlags([]specs.LinuxNamespace{
+	flags, pidPath, err := cloneFlags([]specs.LinuxNamespace{
 		{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace, Path: "/proc/1/ns/net"}, {Type: specs.CgroupNamespace},
 	})
-	if err != nil || flags != unix.CLONE_NEWPID {
-		t.Errorf("flags %#x, %v; want only CLONE_NEWPID (net is joined, cgroup unshared later)", flags, err)
+	if err != nil || flags != unix.CLONE_NEWPID || pidPath != "" {
+		t.Errorf("flags %#x, %q, %v; want only CLONE_NEWPID (net is joined, cgroup unshared later)", flags, pidPath, err)
 	}
-	if _, err := cloneFlags([]specs.LinuxNamespace{{Type: specs.PIDNamespace, Path: "/proc/1/ns/pid"}}); !errdefs.IsNotImplemented(err) {
-		t.Errorf("joining a pid namespace: %v, want NotImplemented", err)
+	flags, pidPath, err = cloneFlags([]specs.LinuxNamespace{{Type: specs.PIDNamespace, Path: "/proc/1/ns/pid"}, {Type: specs.MountNamespace}})
+	if err != nil || flags != unix.CLONE_NEWNS || pidPath != "/proc/1/ns/pid" {
+		t.Errorf("joining a pid namespace: %#x, %q, %v", flags, pidPath, err)
 	}
-	if _, err := cloneFlags([]specs.LinuxNamespace{{Type: specs.UserNamespace}}); err == nil {
+	if _, _, err := cloneFlags([]specs.LinuxNamespace{{Type: specs.MountNamespace, Path: "/proc/1/ns/mnt"}}); !errdefs.IsNotImplemented(err) {
+		t.Errorf("joining a mount namespace: %v, want NotImplemented", err)
+	}
+	if _, _, err := cloneFlags([]specs.LinuxNamespace{{Type: specs.UserNamespace}}); err == nil {
 		t.Error("user namespace accepted")
 	}
 }
