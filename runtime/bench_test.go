@@ -37,7 +37,9 @@ func BenchmarkStartTrueWithout(b *testing.B) {
 			s.Linux.Namespaces = []specs.LinuxNamespace{{Type: specs.MountNamespace}, {Type: specs.UTSNamespace}, {Type: specs.PIDNamespace}, {Type: specs.IPCNamespace}}
 			s.Linux.Sysctl = nil
 		}},
-		{"mounts", func(s *specs.Spec) { s.Mounts, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths, s.Linux.Sysctl = nil, nil, nil, nil }},
+		{"mounts", func(s *specs.Spec) {
+			s.Mounts, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths, s.Linux.Sysctl = nil, nil, nil, nil
+		}},
 		{"namespaces-and-mounts", func(s *specs.Spec) {
 			s.Linux.Namespaces, s.Mounts, s.Linux.MaskedPaths, s.Linux.ReadonlyPaths, s.Linux.Sysctl = nil, nil, nil, nil, nil
 		}},

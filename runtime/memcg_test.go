@@ -71,7 +71,9 @@ func (m *memoryCgroup) OOMKilled() (bool, error) {
 	return false, sc.Err()
 }
 
-func (m *memoryCgroup) Stats() (cgroups.Stats, error) { return cgroups.Stats{}, errors.New("not in the stand-in") }
+func (m *memoryCgroup) Stats() (cgroups.Stats, error) {
+	return cgroups.Stats{}, errors.New("not in the stand-in")
+}
 
 func (m *memoryCgroup) Destroy() error {
 	if err := os.Remove(m.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -134,4 +136,3 @@ func TestCgroupPlacementAndOOM(t *testing.T) {
 	os.Remove("/sys/fs/cgroup/memory/berth-test")
 	os.Remove("/sys/fs/cgroup/berth-test")
 }
-
