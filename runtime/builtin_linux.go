@@ -83,7 +83,9 @@ type cloneSpec struct {
 		Terminal bool `json:"terminal"`
 	} `json:"process"`
 	Linux *struct {
-		Namespaces []specs.LinuxNamespace `json:"namespaces"`
+		Namespaces  []specs.LinuxNamespace `json:"namespaces"`
+		UIDMappings []specs.LinuxIDMapping `json:"uidMappings"`
+		GIDMappings []specs.LinuxIDMapping `json:"gidMappings"`
 	} `json:"linux"`
 }
 
@@ -112,6 +114,7 @@ var namespaceFlags = map[specs.LinuxNamespaceType]uintptr{
 	specs.UTSNamespace:     unix.CLONE_NEWUTS,
 	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
 	specs.TimeNamespace:    unix.CLONE_NEWTIME,
+	specs.UserNamespace:    unix.CLONE_NEWUSER,
 }
 
 // cloneFlags returns the namespaces to create when cloning the init, and
@@ -211,7 +214,23 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 	}
 	r.containers[id] = &containerState{}
 	r.mu.Unlock()
-	p, err := r.start(ctx, id, bundle, data, flags, pidPath, cs.Process.Terminal, stdio)
+	var attr syscall.SysProcAttr
+	attr.Cloneflags = flags
+	attr.Setsid = true
+	if flags&unix.CLONE_NEWUSER != 0 {
+		if len(cs.Linux.UIDMappings) == 0 || len(cs.Linux.GIDMappings) == 0 {
+			return nil, errdefs.InvalidParameter(errors.New("config.json: a user namespace needs uidMappings and gidMappings"))
+		}
+		// Go writes the maps while the child waits, before it execs the
+		// init; setgroups stays allowed for the user's additional groups.
+		attr.UidMappings = idMaps(cs.Linux.UIDMappings)
+		attr.GidMappings = idMaps(cs.Linux.GIDMappings)
+		attr.GidMappingsEnableSetgroups = true
+		// Become the namespace's root before exec, or the init would run
+		// as the overflow uid, without capabilities.
+		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
+	}
+	p, err := r.start(ctx, id, bundle, data, &attr, pidPath, cs.Process.Terminal, stdio)
 	if err != nil {
 		r.mu.Lock()
 		delete(r.containers, id)
@@ -221,7 +240,15 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 	return p, nil
 }
 
-func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, flags uintptr, pidPath string, terminal bool, stdio IO) (*initProcess, error) {
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, x := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
+	}
+	return out
+}
+
+func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, attr *syscall.SysProcAttr, pidPath string, terminal bool, stdio IO) (*initProcess, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("sync socket: %w", err)
@@ -235,11 +262,8 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, f
 		Args: []string{"berth-init", initArg},
 		// The init's own environment never reaches the user process.
 		Env:        []string{"GOGC=off", "GOMAXPROCS=1"},
-		ExtraFiles: []*os.File{childSock},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: flags,
-			Setsid:     true,
-		},
+		ExtraFiles:  []*os.File{childSock},
+		SysProcAttr: attr,
 	}
 	if !terminal {
 		stdio.attach(cmd)

@@ -85,6 +85,13 @@ func busyboxRootfs(tb testing.TB) string {
 			tb.Fatal(err)
 		}
 	}
+	// Mount points for the network files, as images and Docker provide:
+	// a container root that is not the host's could not create them.
+	for _, f := range []string{"hosts", "hostname", "resolv.conf"} {
+		if err := os.WriteFile(filepath.Join(root, "etc", f), nil, 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	// A file that exists but is not executable.
 	if err := os.WriteFile(filepath.Join(root, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
 		tb.Fatal(err)

@@ -428,3 +428,38 @@ func TestJoinNamespaces(t *testing.T) {
 		})
 	}
 }
+
+// TestUserNamespace maps the container's root to an unprivileged host uid
+// range: devices then come from bind mounts, as mknod is not allowed.
+func TestUserNamespace(t *testing.T) {
+	root := busyboxRootfs(t)
+	// The mapped root is nobody to the host: it needs search access on
+	// the way to the rootfs and the bundle.
+	if err := os.Chmod(filepath.Dir(root), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, rtName := range runtimesUnderTest(t) {
+		t.Run(rtName, func(t *testing.T) {
+			rt := newTestRuntime(t, rtName)
+			bundle, s := newBundle(t, "sh", "-c", "cat /proc/self/uid_map; id; test -c /dev/null && echo devices; grep CapEff /proc/self/status; stat -c %u /bin/busybox; hostname")
+			for d := bundle; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+				os.Chmod(d, 0o755)
+			}
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+			s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 65536}}
+			// Docker leaves this one out under user namespaces: the range is
+			// not mapped.
+			delete(s.Linux.Sysctl, "net.ipv4.ping_group_range")
+			writeBundle(t, bundle, s)
+			res, err := runBundle(t, rt, uniqueID(t), bundle)
+			if err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			want := "         0     200000      65536\nuid=0(root) gid=0 groups=0\ndevices\nCapEff:\t00000000a80425fb\n65534\n8b6c6416f418\n"
+			if res.stdout != want || res.status.Code != 0 {
+				t.Errorf("stdout %q code %d, want %q (stderr %q)", res.stdout, res.status.Code, want, res.stderr)
+			}
+		})
+	}
+}

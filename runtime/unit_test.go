@@ -204,8 +204,11 @@ func TestCloneFlags(t *testing.T) {
 	if _, _, err := cloneFlags([]specs.LinuxNamespace{{Type: specs.MountNamespace, Path: "/proc/1/ns/mnt"}}); !errdefs.IsNotImplemented(err) {
 		t.Errorf("joining a mount namespace: %v, want NotImplemented", err)
 	}
-	if _, _, err := cloneFlags([]specs.LinuxNamespace{{Type: specs.UserNamespace}}); err == nil {
-		t.Error("user namespace accepted")
+	if flags, _, err := cloneFlags([]specs.LinuxNamespace{{Type: specs.UserNamespace}}); err != nil || flags != unix.CLONE_NEWUSER {
+		t.Errorf("new user namespace: %#x, %v", flags, err)
+	}
+	if _, _, err := cloneFlags([]specs.LinuxNamespace{{Type: specs.UserNamespace, Path: "/proc/1/ns/user"}}); !errdefs.IsNotImplemented(err) {
+		t.Errorf("joining a user namespace: %v, want NotImplemented", err)
 	}
 }
 
