@@ -261,7 +261,7 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 		Path: "/proc/self/exe",
 		Args: []string{"berth-init", initArg},
 		// The init's own environment never reaches the user process.
-		Env:        []string{"GOGC=off", "GOMAXPROCS=1"},
+		Env:         []string{"GOGC=off", "GOMAXPROCS=1"},
 		ExtraFiles:  []*os.File{childSock},
 		SysProcAttr: attr,
 	}
