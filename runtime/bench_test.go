@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -68,4 +69,18 @@ func benchStart(b *testing.B, rtName string, edit func(*specs.Spec)) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkStartTrueDockerSeccomp adds Docker's default seccomp profile,
+// compiled by runtime/seccomp in Start, to the bundle of BenchmarkStartTrue.
+func BenchmarkStartTrueDockerSeccomp(b *testing.B) {
+	data, err := os.ReadFile("/work/shared/reference/runtime/docker-default-seccomp-oci.json")
+	if err != nil {
+		b.Skipf("reference profile not available: %v", err)
+	}
+	var sc specs.LinuxSeccomp
+	if err := json.Unmarshal(data, &sc); err != nil {
+		b.Fatal(err)
+	}
+	benchStart(b, "berth", func(s *specs.Spec) { s.Linux.Seccomp = &sc })
 }
