@@ -133,6 +133,5 @@ func TestCgroupPlacementAndOOM(t *testing.T) {
 			}
 		})
 	}
-	os.Remove("/sys/fs/cgroup/memory/berth-test")
-	os.Remove("/sys/fs/cgroup/berth-test")
+	removeTestCgroupParents()
 }

@@ -237,6 +237,7 @@ func TestTerminal(t *testing.T) {
 // branch: until that is merged, cgroups.New fails and so does this test.
 func TestCgroupMemoryLimit(t *testing.T) {
 	busyboxRootfs(t)
+	t.Cleanup(removeTestCgroupParents)
 	for _, rtName := range runtimesUnderTest(t) {
 		t.Run(rtName, func(t *testing.T) {
 			rt := newTestRuntime(t, rtName)
@@ -461,5 +462,15 @@ func TestUserNamespace(t *testing.T) {
 				t.Errorf("stdout %q code %d, want %q (stderr %q)", res.stdout, res.status.Code, want, res.stderr)
 			}
 		})
+	}
+}
+
+// removeTestCgroupParents removes the /berth-test cgroup in every hierarchy
+// once empty (runtimes remove the container's cgroup, not its parent).
+func removeTestCgroupParents() {
+	dirs, _ := filepath.Glob("/sys/fs/cgroup/*/berth-test")
+	dirs = append(dirs, "/sys/fs/cgroup/berth-test")
+	for _, d := range dirs {
+		os.Remove(d)
 	}
 }
