@@ -71,9 +71,11 @@ func benchStart(b *testing.B, rtName string, edit func(*specs.Spec)) {
 	}
 }
 
-// BenchmarkStartTrueDockerSeccomp adds Docker's default seccomp profile,
-// compiled by runtime/seccomp in Start, to the bundle of BenchmarkStartTrue.
-func BenchmarkStartTrueDockerSeccomp(b *testing.B) {
+// BenchmarkStartTrueDocker adds what Docker's bundle has on top of
+// BenchmarkStartTrue: the default seccomp profile (compiled by
+// runtime/seccomp in Start) and a cgroup with resources (runtime/cgroups).
+// It needs both packages merged.
+func BenchmarkStartTrueDocker(b *testing.B) {
 	data, err := os.ReadFile("/work/shared/reference/runtime/docker-default-seccomp-oci.json")
 	if err != nil {
 		b.Skipf("reference profile not available: %v", err)
@@ -82,5 +84,24 @@ func BenchmarkStartTrueDockerSeccomp(b *testing.B) {
 	if err := json.Unmarshal(data, &sc); err != nil {
 		b.Fatal(err)
 	}
-	benchStart(b, "berth", func(s *specs.Spec) { s.Linux.Seccomp = &sc })
+	b.Run("seccomp", func(b *testing.B) {
+		benchStart(b, "berth", func(s *specs.Spec) { s.Linux.Seccomp = &sc })
+	})
+	b.Run("seccomp+cgroup", func(b *testing.B) {
+		b.Cleanup(removeTestCgroupParents)
+		pids := int64(1000)
+		benchStart(b, "berth", func(s *specs.Spec) {
+			s.Linux.Seccomp = &sc
+			s.Linux.CgroupsPath = fmt.Sprintf("/berth-test/bench-%d", os.Getpid())
+			s.Linux.Resources = &specs.LinuxResources{
+				Pids: &specs.LinuxPids{Limit: &pids},
+				Devices: []specs.LinuxDeviceCgroup{
+					{Allow: false, Access: "rwm"},
+					{Allow: true, Type: "c", Major: ptr(int64(1)), Minor: ptr(int64(3)), Access: "rwm"},
+				},
+			}
+		})
+	})
 }
+
+func ptr[T any](v T) *T { return &v }
