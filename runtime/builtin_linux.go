@@ -303,6 +303,11 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 	if err != nil {
 		return fail(errdefs.InvalidParameter(fmt.Errorf("config.json: %w", err)))
 	}
+	if err := sendMsg(int(parentSock.Fd()), msgPlan, plan.encode(), -1); err != nil {
+		return fail(fmt.Errorf("container init: %w", err))
+	}
+	// The init mounts meanwhile; it waits for msgGo before it shows the
+	// container its cgroups, and in any case before it execs.
 	cgPath := r.cgroupsPath(id, s)
 	if cgPath != "" {
 		cg, err := r.newCgroup(cgPath)
@@ -326,7 +331,11 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 			return fail(fmt.Errorf("set oom_score_adj: %w", err))
 		}
 	}
-	if err := sendMsg(int(parentSock.Fd()), msgPlan, plan.encode(), -1); err != nil {
+	if err := sendMsg(int(parentSock.Fd()), msgGo, nil, -1); err != nil {
+		// The init failed meanwhile: its message says why.
+		if kind, body, _, rerr := recvMsg(int(parentSock.Fd())); rerr == nil && kind == msgError {
+			return fail(initError(body))
+		}
 		return fail(fmt.Errorf("container init: %w", err))
 	}
 	// Read until EOF: the init's end is close-on-exec, so EOF without an

@@ -34,7 +34,6 @@ func containerInit() error {
 	// Keep other users of the host (and the container later) from
 	// ptrace-ing or reading /proc of this root process while it sets up.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
-	// The plan arrives once Start has put us in the container's cgroup.
 	kind, body, fd, err := recvMsg(syncFd)
 	if fd >= 0 {
 		unix.Close(fd)
@@ -52,20 +51,18 @@ func containerInit() error {
 	if err := joinNamespaces(p.Joins); err != nil {
 		return err
 	}
-	if p.NewCgroupNS {
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("unshare cgroup namespace: %w", err)
-		}
-	}
 	unix.Umask(0)
 	if p.MountNS {
-		if err := prepareRoot(p); err != nil {
+		if err := prepareRoot(p, waitCgroup); err != nil {
 			return err
 		}
 		if err := pivotRoot(p.Root); err != nil {
 			return fmt.Errorf("pivot root %s: %w", p.Root, err)
 		}
 	} else {
+		if err := waitCgroup(p); err != nil {
+			return err
+		}
 		if err := unix.Chroot(p.Root); err != nil {
 			return fmt.Errorf("chroot %s: %w", p.Root, err)
 		}
@@ -113,6 +110,28 @@ func containerInit() error {
 		}
 	}
 	return execProcess(p)
+}
+
+// waitCgroup blocks until Start has put the init in its cgroup (Start does
+// that while the init mounts), then creates the cgroup namespace, whose
+// root is the cgroup current at its creation.
+func waitCgroup(p *initPlan) error {
+	kind, _, fd, err := recvMsg(syncFd)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	if err != nil {
+		return err
+	}
+	if kind != msgGo {
+		return errors.New("container init: start aborted")
+	}
+	if p.NewCgroupNS {
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("unshare cgroup namespace: %w", err)
+		}
+	}
+	return nil
 }
 
 // joinNamespaces enters the namespaces the spec gives by path. They are all

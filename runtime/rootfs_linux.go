@@ -16,15 +16,22 @@ import (
 
 // prepareRoot sets up the container's mount namespace up to pivot_root:
 // mounts private to the container, its root bind-mounted onto itself, the
-// spec's mounts, and /dev when the spec gives one as tmpfs.
-func prepareRoot(p *initPlan) error {
+// spec's mounts, and /dev when the spec gives one as tmpfs. The cgroup
+// mounts (and any mount below one) come last, after waitCgroup: they show
+// the container's own cgroup, which Start sets up meanwhile.
+func prepareRoot(p *initPlan, waitCgroup func(*initPlan) error) error {
 	if err := unix.Mount("", "/", "", uintptr(p.RootPropagation), ""); err != nil {
 		return fmt.Errorf("set propagation of /: %w", err)
 	}
 	if err := unix.Mount(p.Root, p.Root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind rootfs %s: %w", p.Root, err)
 	}
+	var deferred []planMount
 	for _, m := range p.Mounts {
+		if m.Kind == mountKindCgroup || below(m.Dest, deferred) {
+			deferred = append(deferred, m)
+			continue
+		}
 		if err := mountOne(p.Root, m); err != nil {
 			return err
 		}
@@ -37,7 +44,27 @@ func prepareRoot(p *initPlan) error {
 			return err
 		}
 	}
+	if err := waitCgroup(p); err != nil {
+		return err
+	}
+	for _, m := range deferred {
+		if err := mountOne(p.Root, m); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// below reports whether dest is at or under the destination of one of ms.
+func below(dest string, ms []planMount) bool {
+	dest = filepath.Clean(dest)
+	for _, m := range ms {
+		d := filepath.Clean(m.Dest)
+		if dest == d || strings.HasPrefix(dest, d+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // mountOne performs one spec mount inside root. Its destination is resolved

@@ -11,7 +11,8 @@ import (
 // with one descriptor attached (SCM_RIGHTS).
 const (
 	msgEOF     byte = 0   // not sent: the peer closed its end
-	msgPlan    byte = 'p' // parent → init: the init plan, sent once the cgroup is set
+	msgPlan    byte = 'p' // parent → init: the init plan
+	msgGo      byte = 'g' // parent → init: in the cgroup, limits set
 	msgConsole byte = 'c' // init → parent: pty master attached
 	msgError   byte = 'e' // init → parent: setup failed, body is the message
 )
@@ -23,7 +24,7 @@ func sendMsg(sock int, kind byte, body []byte, fd int) error {
 		oob = unix.UnixRights(fd)
 	}
 	for {
-		err := unix.Sendmsg(sock, buf, oob, nil, 0)
+		err := unix.Sendmsg(sock, buf, oob, nil, unix.MSG_NOSIGNAL)
 		if err == unix.EINTR {
 			continue
 		}
