@@ -33,7 +33,20 @@ const initArg = "__init"
 const syncFd = 3
 
 // builtin is berth's own runtime: the berth binary re-executes itself as
-// the container init inside new namespaces.
+// the container init inside new namespaces. One start goes:
+//
+//	Start                                   init (berth __init, fd 3 = sync socket)
+//	decode namespaces, clone+exec init  →   Go runtime boots
+//	decode spec, compile seccomp, plan
+//	send plan                           →   join namespaces by path, mounts
+//	cgroup Apply+Set, oom_score_adj
+//	send go                             →   cgroup ns, cgroup mounts, pivot_root,
+//	                                        hostname, pty, sysctls, masked and
+//	                                        read-only paths, no_new_privs, seccomp,
+//	                                        caps, user, rlimits, execve
+//	EOF on the socket (close-on-exec)   ←   or an error message, then exit 1
+//
+// The init then is the user process, the pid Wait reaps.
 type builtin struct {
 	opts Options
 
