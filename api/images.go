@@ -49,7 +49,11 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) {
 	src := q.Get("fromSrc")
 	if src == "" {
 		if img := q.Get("fromImage"); img != "" {
-			writeError(w, errdefs.NotFoundf("pull access denied for %s: berth cannot pull images yet", img))
+			ref := img
+			if t := q.Get("tag"); t != "" {
+				ref += ":" + t
+			}
+			writeError(w, errdefs.NotFoundf("No such image: %s (berth cannot pull images yet)", ref))
 			return
 		}
 		writeError(w, errdefs.InvalidParameterf("fromSrc or fromImage is required"))

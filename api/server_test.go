@@ -100,7 +100,9 @@ func (f *fakeBackend) ContainerAttach(ctx context.Context, name string, cfg Atta
 	}
 	return nil
 }
-func (f *fakeBackend) ContainerResize(ctx context.Context, name string, h, w uint16) error { return nil }
+func (f *fakeBackend) ContainerResize(ctx context.Context, name string, h, w uint16) error {
+	return nil
+}
 func (f *fakeBackend) ContainerLogs(ctx context.Context, name string, o LogsOptions) (<-chan LogMessage, bool, error) {
 	ch := make(chan LogMessage, 2)
 	ch <- LogMessage{Stream: "stdout", Line: []byte("a\n"), Time: time.Unix(1, 0)}

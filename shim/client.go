@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -120,7 +122,18 @@ func ReadExitStatus(stateDir string) (st ExitStatus, ok bool, err error) {
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", filepath.Join(c.stateDir, socketName))
+	path := filepath.Join(c.stateDir, socketName)
+	if len(path) >= 100 {
+		// Socket addresses are limited to 108 bytes: reach a long path
+		// through a descriptor of its directory.
+		dir, err := os.OpenFile(c.stateDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("shim %s: %w", c.stateDir, err)
+		}
+		defer dir.Close()
+		path = fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), socketName)
+	}
+	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("shim %s: %w", c.stateDir, err)
 	}

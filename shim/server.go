@@ -55,7 +55,12 @@ func Main(args []string) int {
 	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE, syscall.SIGINT, syscall.SIGTERM)
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("container", cfg.ID)
 
-	sock := filepath.Join(stateDir, socketName)
+	// Bind relative to the state dir: its absolute path can exceed the
+	// 108-byte limit of socket addresses.
+	if err := os.Chdir(stateDir); err != nil {
+		return fail(err)
+	}
+	sock := socketName
 	os.Remove(sock)
 	l, err := net.Listen("unix", sock)
 	if err != nil {

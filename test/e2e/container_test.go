@@ -39,7 +39,7 @@ func TestRunOutputAndExitCodes(t *testing.T) {
 		{"user", []string{"run", "--rm", "-u", "1000:1000", "busybox", "id", "-u"}, "1000\n", 0, ""},
 		{"hostname", []string{"run", "--rm", "-h", "boxy", "busybox", "hostname"}, "boxy\n", 0, ""},
 		{"entrypoint", []string{"run", "--rm", "--entrypoint", "echo", "busybox", "a", "b"}, "a b\n", 0, ""},
-		{"killed", []string{"run", "--rm", "busybox", "sh", "-c", "kill -9 $$"}, "", 137, ""},
+		{"child killed", []string{"run", "--rm", "busybox", "sh", "-c", "sleep 5 & kill -9 $!; wait $!"}, "", 137, ""},
 		{"not found", []string{"run", "--rm", "busybox", "nosuchcmd"}, "", 127, "executable file not found"},
 		{"not executable", []string{"run", "--rm", "busybox", "/etc/passwd"}, "", 126, "permission denied"},
 		{"no such image", []string{"run", "--rm", "nosuchimage:1"}, "", 125, "No such image"},
