@@ -66,7 +66,7 @@ func Main(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	s := &server{cfg: cfg, log: log, exited: make(chan struct{}), done: make(chan struct{}), subs: map[*subscriber]bool{}}
+	s := &server{cfg: cfg, log: log, exited: make(chan struct{}), started: make(chan struct{}), done: make(chan struct{}), subs: map[*subscriber]bool{}}
 	if cfg.LogPath != "" {
 		w, err := jsonfile.NewWriter(cfg.LogPath, cfg.LogMaxSize, cfg.LogMaxFiles)
 		if err != nil {
@@ -100,16 +100,18 @@ type server struct {
 	log  *slog.Logger
 	logw *jsonfile.Writer
 
-	mu       sync.Mutex
-	rt       runtime.Runtime
-	proc     runtime.Process
-	stdin    io.WriteCloser // container stdin (pipe or pty master), nil when closed
-	console  *os.File
-	status   ExitStatus
-	exited   chan struct{}
-	done     chan struct{}
-	doneOnce sync.Once
-	subs     map[*subscriber]bool
+	mu        sync.Mutex
+	rt        runtime.Runtime
+	proc      runtime.Process
+	stdin     io.WriteCloser // container stdin (pipe or pty master), nil when closed
+	console   *os.File
+	status    ExitStatus
+	exited    chan struct{}
+	started   chan struct{} // closed after the first start attempt
+	startOnce sync.Once
+	done      chan struct{}
+	doneOnce  sync.Once
+	subs      map[*subscriber]bool
 	// stdinUsed is set once a client's stdin ended under StdinOnce.
 	stdinUsed bool
 }
@@ -157,6 +159,7 @@ func (s *server) handle(conn net.Conn) {
 		s.mu.Unlock()
 	case "start":
 		pid, err := s.start()
+		s.startOnce.Do(func() { close(s.started) })
 		if err != nil {
 			res.Error = err.Error()
 		}
@@ -408,6 +411,13 @@ func (s *server) attach(conn net.Conn, br *bufio.Reader, req request) {
 	// Reader: stdin frames in; an empty frame is the end of the client's stdin.
 	err := readFrames(br, func(stream byte, p []byte) error {
 		if stream != streamStdin || !req.Stdin {
+			return nil
+		}
+		// Clients attach before the start (docker run does): hold their
+		// input until the container's stdin exists.
+		select {
+		case <-s.started:
+		case <-s.exited:
 			return nil
 		}
 		s.mu.Lock()

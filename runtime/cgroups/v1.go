@@ -226,6 +226,14 @@ func (m *v1) setDevices(rules []specs.LinuxDeviceCgroup) error {
 			return err
 		}
 	}
+	// Like runc, always allow mknod and the devices every container needs:
+	// the standard nodes, the pty multiplexer and its slaves, tun.
+	for _, rule := range []string{"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
+		"c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm"} {
+		if err := writeFile(d, "devices.allow", rule); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
