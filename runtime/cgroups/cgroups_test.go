@@ -256,7 +256,7 @@ func TestLimitsAndDestroy(t *testing.T) {
 			"memory":  {"memory.limit_in_bytes": "67108864", "memory.memsw.limit_in_bytes": "67108864"},
 			"pids":    {"pids.max": "10"},
 			"cpu":     {"cpu.shares": "512", "cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "100000"},
-			"devices": {"devices.list": "c 1:3 rwm\nc 1:5 rwm"},
+			"devices": {"devices.list": "c 1:3 rwm\nc 1:5 rwm\nc *:* m\nb *:* m\nc 1:7 rwm\nc 1:8 rwm\nc 1:9 rwm\nc 5:0 rwm\nc 5:1 rwm\nc 5:2 rwm\nc 136:* rwm\nc 10:200 rwm"},
 		}
 		for ctrl, files := range want {
 			for f, w := range files {

@@ -230,7 +230,7 @@ func TestDetachedLifecycle(t *testing.T) {
 
 func TestLogsOptions(t *testing.T) {
 	e := need(t)
-	id := strings.TrimSpace(e.ok(t, "run", "-d", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; echo err >&2"))
+	id := strings.TrimSpace(e.ok(t, "run", "-d", "busybox", "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; sleep 0.3; echo err >&2"))
 	defer e.docker(t, "", "rm", "-f", id)
 	e.ok(t, "wait", id)
 	r := e.docker(t, "", "logs", "--tail", "2", id)
