@@ -147,8 +147,11 @@ func (m *v2) Set(r *specs.LinuxResources) error {
 			return errUnsupported("io weight", err)
 		}
 	}
-	// Device rules need an eBPF program on v2; the runtime's own /dev
-	// holds only the standard nodes, so they are not applied here.
+	if len(r.Devices) > 0 {
+		// Each Set attaches a program; all attached must allow, so
+		// repeated Sets can only narrow access.
+		return attachDeviceProgram(m.dir, r.Devices)
+	}
 	return nil
 }
 

@@ -114,7 +114,7 @@ func generate(opts Options, h host) (*specs.Spec, error) {
 		s.Linux.Sysctl[k] = v
 	}
 
-	s.Mounts, err = mounts(opts)
+	s.Mounts, err = mounts(opts, sec.writableCgroups)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func generate(opts Options, h host) (*specs.Spec, error) {
 	if opts.Privileged {
 		s.Linux.Devices = h.devices()
 		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
-	} else {
+	} else if !sec.systemPathsOpen {
 		s.Linux.MaskedPaths = append([]string(nil), maskedPaths...)
 		s.Linux.ReadonlyPaths = append([]string(nil), readonlyPaths...)
 	}
@@ -198,6 +198,8 @@ func containerEnv(env []string, hostname, home string, tty bool) []string {
 
 type securityOpts struct {
 	noNewPrivileges   bool
+	systemPathsOpen   bool // systempaths=unconfined: no masked or read-only paths
+	writableCgroups   bool
 	seccompUnconfined bool
 	seccompProfile    string
 }
@@ -231,7 +233,18 @@ func parseSecurityOpts(opts []string) (securityOpts, error) {
 			} else {
 				s.seccompProfile = v
 			}
-		case "apparmor", "label", "systempaths", "writable-cgroups":
+		case "systempaths":
+			if v != "unconfined" {
+				return s, errdefs.InvalidParameterf("invalid --security-opt 2: %q", o)
+			}
+			s.systemPathsOpen = true
+		case "writable-cgroups":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return s, errdefs.InvalidParameterf("invalid --security-opt 2: %q", o)
+			}
+			s.writableCgroups = b
+		case "apparmor", "label":
 			// No AppArmor or SELinux on the hosts berth targets; accepted
 			// and ignored as Docker does when the LSM is missing.
 		default:
@@ -371,7 +384,7 @@ func namespaces(opts Options, cgroupUnified bool) ([]specs.LinuxNamespace, error
 
 // mounts returns Docker's default mounts adjusted for opts, followed by the
 // caller's mounts sorted by depth (parents before children).
-func mounts(opts Options) ([]specs.Mount, error) {
+func mounts(opts Options, writableCgroups bool) ([]specs.Mount, error) {
 	shm := opts.ShmSize
 	if shm == 0 {
 		shm = defaultShmSize
@@ -423,6 +436,8 @@ func mounts(opts Options) ([]specs.Mount, error) {
 		}
 		m.Options = append([]string(nil), m.Options...)
 		switch {
+		case writableCgroups && !opts.Privileged && m.Type == "cgroup":
+			m.Options = append([]string{"rw"}, without(m.Options, "ro")...)
 		case opts.Privileged && (m.Type == "sysfs" || m.Type == "cgroup"):
 			m.Options = without(m.Options, "ro")
 			if m.Type == "cgroup" {

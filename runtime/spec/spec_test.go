@@ -224,6 +224,9 @@ func TestSecurity(t *testing.T) {
 		{name: "nnp true", secopt: []string{"no-new-privileges=true"}, wantSeccomp: "default", wantNNP: true},
 		{name: "nnp false", secopt: []string{"no-new-privileges:false"}, wantSeccomp: "default"},
 		{name: "privileged", privileged: true, wantSeccomp: "none"},
+		{name: "systempaths unconfined", secopt: []string{"systempaths=unconfined"}, wantSeccomp: "default"},
+		{name: "bad systempaths", secopt: []string{"systempaths=open"}, wantErr: true},
+		{name: "writable cgroups", secopt: []string{"writable-cgroups=true"}, wantSeccomp: "default"},
 		{name: "bad json", secopt: []string{"seccomp={"}, wantErr: true},
 		{name: "unknown opt", secopt: []string{"frobnicate=1"}, wantErr: true},
 		{name: "no value", secopt: []string{"seccomp"}, wantErr: true},
@@ -272,8 +275,17 @@ func TestSecurity(t *testing.T) {
 						t.Errorf("privileged mount %s is ro", m.Destination)
 					}
 				}
-			} else if !slices.Equal(s.Linux.MaskedPaths, maskedPaths) {
-				t.Errorf("masked paths = %v", s.Linux.MaskedPaths)
+			} else if tc.name == "systempaths unconfined" {
+				if len(s.Linux.MaskedPaths) != 0 || len(s.Linux.ReadonlyPaths) != 0 {
+					t.Errorf("systempaths=unconfined kept masked/readonly paths")
+				}
+			} else if !slices.Equal(s.Linux.MaskedPaths, maskedPaths) || !slices.Equal(s.Linux.ReadonlyPaths, readonlyPaths) {
+				t.Errorf("masked paths = %v, readonly = %v", s.Linux.MaskedPaths, s.Linux.ReadonlyPaths)
+			}
+			for _, m := range s.Mounts {
+				if m.Type == "cgroup" && slices.Contains(m.Options, "ro") == (tc.privileged || tc.name == "writable cgroups") {
+					t.Errorf("cgroup mount options %v", m.Options)
+				}
 			}
 		})
 	}
