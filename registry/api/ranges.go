@@ -43,8 +43,13 @@ func parseRange(h string, size int64) (start, length int64, ok bool, err error) 
 	}
 	e := size - 1
 	if last != "" {
-		if e, perr = parseUint(last); perr != nil || e < s {
+		if e, perr = parseUint(last); perr != nil {
 			return 0, 0, false, nil
+		}
+		if e < s {
+			// RFC 9110 would ignore it; the OCI conformance suite (and
+			// clients that probe) expect an explicit 416.
+			return 0, 0, false, errUnsatisfiable
 		}
 		if e > size-1 {
 			e = size - 1
