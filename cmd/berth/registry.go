@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/berth-dev/berth/registry"
 	"github.com/berth-dev/berth/registry/storage"
@@ -19,7 +22,7 @@ func newRegistryCommand() *cobra.Command {
 		Use:   "registry",
 		Short: "Run an OCI Distribution registry",
 	}
-	cmd.AddCommand(newRegistryServeCommand(), newRegistryGCCommand())
+	cmd.AddCommand(newRegistryServeCommand(), newRegistryGCCommand(), newRegistryPasswdCommand())
 	return cmd
 }
 
@@ -136,5 +139,34 @@ func newRegistryGCCommand() *cobra.Command {
 	f.StringVar(&root, "root", "/var/lib/berth/registry", "storage root directory")
 	f.BoolVar(&dryRun, "dry-run", false, "only print what would be removed")
 	f.DurationVar(&grace, "grace", time.Hour, "spare content written within this long (protects pushes in flight)")
+	return cmd
+}
+
+// newRegistryPasswdCommand prints an htpasswd line, so that no Apache
+// tools are needed to set up basic auth.
+func newRegistryPasswdCommand() *cobra.Command {
+	var cost int
+	cmd := &cobra.Command{
+		Use:   "passwd USER",
+		Short: "Print an htpasswd (bcrypt) line for USER, reading the password from stdin",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.ContainsAny(args[0], ":\n") {
+				return fmt.Errorf("user name %q may not contain ':' or newlines", args[0])
+			}
+			line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+			pw := strings.TrimRight(line, "\r\n")
+			if pw == "" {
+				return fmt.Errorf("no password on stdin: %v", err)
+			}
+			h, err := bcrypt.GenerateFromPassword([]byte(pw), cost)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s:%s\n", args[0], h)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&cost, "cost", bcrypt.DefaultCost, "bcrypt cost")
 	return cmd
 }

@@ -108,10 +108,12 @@ func parseRoute(p string) (route, bool) {
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	if r.URL.Path == "/metrics" && r.Method == http.MethodGet {
+		setRouteLabel(r, "metrics")
 		s.metrics.serve(w, r)
 		return
 	}
 	if s.opts.TokenHandler != nil && r.URL.Path == s.opts.TokenPath {
+		setRouteLabel(r, "token")
 		s.opts.TokenHandler.ServeHTTP(w, r)
 		return
 	}
