@@ -288,8 +288,16 @@ func (s *Server) blob(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	if r.Method == http.MethodHead || length == 0 {
 		return nil
 	}
-	// io.Copy from an *os.File section lets net/http use sendfile.
-	if _, err := io.Copy(w, io.NewSectionReader(f, start, length)); err != nil {
+	// Copying from the *os.File itself (or an io.LimitedReader of it) lets
+	// net/http hand the transfer to sendfile(2).
+	var src io.Reader = f
+	if partial {
+		if _, err := f.Seek(start, io.SeekStart); err != nil {
+			return nil
+		}
+		src = &io.LimitedReader{R: f, N: length}
+	}
+	if _, err := io.Copy(w, src); err != nil {
 		s.log.Debug("blob send interrupted", "digest", d, "err", err)
 	}
 	return nil

@@ -269,7 +269,7 @@ func (s *Store) PutBlob(ctx context.Context, repo string, d digest.Digest, size 
 		f.Close()
 		return 0, err
 	}
-	n, err := copyBuffered(io.MultiWriter(f, h), r)
+	n, err := copyBuffered(io.MultiWriter(newWritebackFile(f, 0), h), r)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -436,9 +436,9 @@ func (s *Store) appendLocked(st *uploadState, dir string, start, length int64, r
 	if st.size != size {
 		st.hash, st.size = nil, -1 // out of step (restart): rehash at commit
 	}
-	var w io.Writer = f
+	var w io.Writer = newWritebackFile(f, size)
 	if st.hash != nil {
-		w = io.MultiWriter(f, st.hash)
+		w = io.MultiWriter(w, st.hash)
 	}
 	src := r
 	if length >= 0 {
