@@ -13,6 +13,8 @@ BERTH=${BERTH:-$PWD/bin/berth}
 CRANE=${CRANE:-$(command -v crane || echo /tmp/regconf/bin/crane)}
 DIST=${DIST:-$(command -v docker-registry || true)}
 RUNS=${RUNS:-5}
+# Pulls land in tmpfs so that the client's own disk writes do not blur the figures.
+PULLDIR=${PULLDIR:-/dev/shm}
 [ -x "$BERTH" ] || { echo "build bin/berth first" >&2; exit 1; }
 [ -x "$CRANE" ] || { echo "crane not found: GOBIN=/tmp/x go install github.com/google/go-containerregistry/cmd/crane@latest" >&2; exit 1; }
 
@@ -60,8 +62,9 @@ for shape in img4 img1; do
 			root="$work/root-$kind"; rm -rf "$root"; mkdir -p "$root"
 			start "$kind" "$root"
 			t0=$(now); "$CRANE" push --insecure "$work/$shape" "$addr/bench/img:$i" >/dev/null 2>&1; t1=$(now)
-			rm -rf "$work/pulled"
-			t2=$(now); "$CRANE" pull --insecure --format=oci "$addr/bench/img:$i" "$work/pulled" >/dev/null 2>&1; t3=$(now)
+			pulled=$(mktemp -d "$PULLDIR/berth-regbench-pull.XXXXXX")
+			t2=$(now); "$CRANE" pull --insecure --format=oci "$addr/bench/img:$i" "$pulled/img" >/dev/null 2>&1; t3=$(now)
+			rm -rf "$pulled"
 			stop
 			echo "$MB / ($t1 - $t0)" | bc -l >>"$work/$kind-$shape.push"
 			echo "$MB / ($t3 - $t2)" | bc -l >>"$work/$kind-$shape.pull"
@@ -70,7 +73,7 @@ for shape in img4 img1; do
 		res[$kind-$shape-pull]=$(median <"$work/$kind-$shape.pull")
 	done
 done
-rm -rf "$work/pulled" "$work"/root-*
+rm -rf "$work"/root-*
 
 printf '\n%-22s %14s %14s %8s\n' "median of $RUNS (MB/s)" berth distribution ratio
 for shape in img4 img1; do
