@@ -122,7 +122,7 @@ const tokenPath = "/token"
 
 // NewHandler opens the store and builds the HTTP handler.
 func NewHandler(c Config, log *slog.Logger) (http.Handler, *storage.Store, error) {
-	store, err := storage.Open(c.Root, log, storage.Options{UploadTTL: time.Duration(c.UploadTTL)})
+	store, err := storage.Open(c.Root, log, storage.Options{UploadTTL: time.Duration(c.UploadTTL), CleanTemp: true})
 	if err != nil {
 		return nil, nil, err
 	}

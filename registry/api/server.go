@@ -300,12 +300,15 @@ func (s *Server) blob(ctx context.Context, w http.ResponseWriter, r *http.Reques
 
 func (s *Server) startUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route) error {
 	q := r.URL.Query()
-	if mount := q.Get("mount"); mount != "" {
+	// Without from, the registry mounts any blob it holds. With
+	// authentication on that would let a pusher claim content from
+	// repositories it cannot read, so it then falls back to an upload.
+	from := q.Get("from")
+	if mount := q.Get("mount"); mount != "" && (from != "" || s.opts.Authorizer == nil) {
 		d, err := storage.ParseDigest(mount)
 		if err != nil {
 			return err
 		}
-		from := q.Get("from")
 		if from != "" {
 			if err := storage.ValidateName(from); err != nil {
 				return err

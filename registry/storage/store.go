@@ -64,6 +64,10 @@ type Options struct {
 	// UploadTTL is how long an upload session may stay idle before it is
 	// removed (default 24h).
 	UploadTTL time.Duration
+	// CleanTemp removes temporary files left by a previous process. Only
+	// the server sets it: a `gc` run beside a live server must not touch
+	// the server's files in flight.
+	CleanTemp bool
 }
 
 // Open opens (creating if needed) the store at root.
@@ -80,9 +84,9 @@ func Open(root string, log *slog.Logger, opts Options) (*Store, error) {
 		}
 	}
 	s := &Store{root: root, log: log, uploadTTL: opts.UploadTTL, uploads: map[string]*uploadState{}}
-	// Temporary files belong to requests that died with a previous process.
-	// Another live process (gc) only holds temp files under its own lock.
-	if ents, err := os.ReadDir(s.path("tmp")); err == nil {
+	// Temporary files older than any live request belong to requests that
+	// died with a previous process.
+	if ents, err := os.ReadDir(s.path("tmp")); err == nil && opts.CleanTemp {
 		for _, e := range ents {
 			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Hour {
 				_ = os.RemoveAll(s.path("tmp", e.Name()))
