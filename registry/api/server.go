@@ -300,21 +300,26 @@ func (s *Server) blob(ctx context.Context, w http.ResponseWriter, r *http.Reques
 
 func (s *Server) startUpload(ctx context.Context, w http.ResponseWriter, r *http.Request, rt route) error {
 	q := r.URL.Query()
-	// Without from, the registry mounts any blob it holds. With
-	// authentication on that would let a pusher claim content from
-	// repositories it cannot read, so it then falls back to an upload.
-	from := q.Get("from")
-	if mount := q.Get("mount"); mount != "" && (from != "" || s.opts.Authorizer == nil) {
+	if mount := q.Get("mount"); mount != "" {
 		d, err := storage.ParseDigest(mount)
 		if err != nil {
 			return err
 		}
+		from := q.Get("from")
 		if from != "" {
 			if err := storage.ValidateName(from); err != nil {
 				return err
 			}
+		} else if s.opts.Authorizer != nil {
+			// Without from the registry may mount any blob it holds, but
+			// under authentication only from a repository the client could
+			// pull anyway: otherwise pushing would reveal others' content.
+			from = s.readableSource(ctx, r, d)
 		}
-		ok, err := s.store.MountBlob(ctx, rt.name, from, d)
+		ok, err := false, error(nil)
+		if from != "" || s.opts.Authorizer == nil {
+			ok, err = s.store.MountBlob(ctx, rt.name, from, d)
+		}
 		if err != nil {
 			return err
 		}
@@ -417,6 +422,31 @@ func (s *Server) upload(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return blobCreated(w, rt.name, d)
 	}
 	return errUnsupported
+}
+
+// PullChecker is implemented by authorizers that can tell whether a
+// request may pull a repository it did not name in its scopes.
+type PullChecker interface {
+	CanPull(r *http.Request, repo string) bool
+}
+
+// readableSource finds a repository holding blob d that the client may
+// pull, or "".
+func (s *Server) readableSource(ctx context.Context, r *http.Request, d digest.Digest) string {
+	pc, ok := s.opts.Authorizer.(PullChecker)
+	if !ok {
+		return ""
+	}
+	repos, err := s.store.BlobRepositories(ctx, d)
+	if err != nil {
+		return ""
+	}
+	for _, repo := range repos {
+		if pc.CanPull(r, repo) {
+			return repo
+		}
+	}
+	return ""
 }
 
 func blobCreated(w http.ResponseWriter, name string, d digest.Digest) error {

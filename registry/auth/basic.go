@@ -58,3 +58,13 @@ func (b *Basic) challenge(msg string) error {
 	}
 	return &ChallengeError{Msg: msg, Header: fmt.Sprintf("Basic realm=%q", realm)}
 }
+
+// CanPull reports whether the request's (already verified) user may pull
+// repo; the registry asks before mounting a blob without a source.
+func (b *Basic) CanPull(r *http.Request, repo string) bool {
+	account := ""
+	if user, pass, ok := r.BasicAuth(); ok && b.Users.Verify(user, pass) {
+		account = user
+	}
+	return b.Policy.Allowed(account, Access{Type: "repository", Name: repo, Action: ActionPull})
+}

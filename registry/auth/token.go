@@ -280,3 +280,22 @@ func tokenError(w http.ResponseWriter, status int, code, msg string) {
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+// CanPull reports whether the account the request's token was issued to
+// may pull repo, by the policy rather than by the token's own scopes
+// (which only name the repositories the client asked about).
+func (t *Token) CanPull(r *http.Request, repo string) bool {
+	a := Access{Type: "repository", Name: repo, Action: ActionPull}
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return t.Policy.AnonymousPull && t.Policy.Allowed("", a)
+	}
+	c, err := t.verify(strings.TrimSpace(tok))
+	if err != nil {
+		return false
+	}
+	if t.Users == nil && len(t.Policy.Rules) == 0 {
+		return true
+	}
+	return t.Policy.Allowed(c.Subject, a)
+}

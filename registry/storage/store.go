@@ -614,3 +614,30 @@ func newSHA256() hash.Hash {
 	h, _ := newHash(digest.SHA256)
 	return h
 }
+
+// BlobRepositories lists the repositories that link blob d.
+func (s *Store) BlobRepositories(ctx context.Context, d digest.Digest) ([]string, error) {
+	if !exists(s.blobPath(d)) {
+		return nil, nil
+	}
+	base := s.path("repositories")
+	var out []string
+	err := filepath.WalkDir(base, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || !de.IsDir() {
+			return nil
+		}
+		if de.Name() == "_layers" {
+			repo, _ := filepath.Rel(base, filepath.Dir(p))
+			if exists(filepath.Join(p, string(d.Algorithm()), d.Encoded())) {
+				out = append(out, filepath.ToSlash(repo))
+			}
+			return filepath.SkipDir
+		}
+		if strings.HasPrefix(de.Name(), "_") {
+			return filepath.SkipDir
+		}
+		return ctx.Err()
+	})
+	sort.Strings(out)
+	return out, err
+}
