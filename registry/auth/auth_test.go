@@ -1,6 +1,8 @@
 package auth_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -173,4 +175,39 @@ func TestScopeRoundTrip(t *testing.T) {
 	if !ok || len(got) != 2 || got[0].Name != "localhost:5000/a" {
 		t.Fatalf("parse %+v", got)
 	}
+}
+
+func TestMountWithoutSourceRespectsPolicy(t *testing.T) {
+	srv := server(t, api.Options{Authorizer: &auth.Basic{Users: users(t), Policy: policy}})
+	do := func(method, path, user string, body string) *http.Response {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.SetBasicAuth(user, user+"-pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	secret := "alice's secret layer"
+	d := "sha256:" + sha256hex(secret)
+	if resp := do("POST", "/v2/alice/private/blobs/uploads/?digest="+d, "alice", secret); resp.StatusCode != 201 {
+		t.Fatalf("alice push: %d", resp.StatusCode)
+	}
+	// Bob knows the digest but cannot read alice's repository: no mount.
+	if resp := do("POST", "/v2/bob/app/blobs/uploads/?mount="+d, "bob", ""); resp.StatusCode != 202 {
+		t.Fatalf("bob mounted content he cannot read: %d", resp.StatusCode)
+	}
+	if resp := do("HEAD", "/v2/bob/app/blobs/"+d, "bob", ""); resp.StatusCode != 404 {
+		t.Fatalf("bob sees the blob: %d", resp.StatusCode)
+	}
+	// Alice can: the automatic mount works for her.
+	if resp := do("POST", "/v2/alice/copy/blobs/uploads/?mount="+d, "alice", ""); resp.StatusCode != 201 {
+		t.Fatalf("alice automatic mount: %d", resp.StatusCode)
+	}
+}
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
