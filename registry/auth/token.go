@@ -48,7 +48,9 @@ type claims struct {
 	Access    []claimAccess `json:"access"`
 }
 
-var b64 = base64.RawURLEncoding
+// Strict decoding: without it, flipping unused trailing bits would give
+// other strings that verify as the same token.
+var b64 = base64.RawURLEncoding.Strict()
 
 const jwtHeader = `{"alg":"HS256","typ":"JWT"}`
 
