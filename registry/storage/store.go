@@ -198,9 +198,15 @@ type BlobInfo struct {
 	Size   int64
 }
 
+// linked reports whether repo holds d, as a blob or as a manifest (whose
+// bytes clients may also fetch through the blob endpoint).
+func (s *Store) linked(repo string, d digest.Digest) bool {
+	return exists(s.layerLink(repo, d)) || exists(s.revisionLink(repo, d))
+}
+
 // StatBlob reports a blob linked into repo.
 func (s *Store) StatBlob(ctx context.Context, repo string, d digest.Digest) (BlobInfo, error) {
-	if !exists(s.layerLink(repo, d)) {
+	if !s.linked(repo, d) {
 		return BlobInfo{}, fmt.Errorf("%w: %s", ErrBlobUnknown, d)
 	}
 	fi, err := os.Stat(s.blobPath(d))
@@ -212,7 +218,7 @@ func (s *Store) StatBlob(ctx context.Context, repo string, d digest.Digest) (Blo
 
 // OpenBlob opens a blob linked into repo for reading.
 func (s *Store) OpenBlob(ctx context.Context, repo string, d digest.Digest) (*os.File, BlobInfo, error) {
-	if !exists(s.layerLink(repo, d)) {
+	if !s.linked(repo, d) {
 		return nil, BlobInfo{}, fmt.Errorf("%w: %s", ErrBlobUnknown, d)
 	}
 	f, err := os.Open(s.blobPath(d))
