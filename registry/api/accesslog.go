@@ -69,8 +69,19 @@ type countingBody struct {
 func (c *countingBody) Read(p []byte) (int, error) {
 	n, err := c.ReadCloser.Read(p)
 	c.n += int64(n)
+	if err != nil && err != io.EOF {
+		// The client went away or sent a malformed body: its fault, not
+		// a server error.
+		err = &clientReadError{err}
+	}
 	return n, err
 }
+
+// clientReadError marks a failure to read the request body.
+type clientReadError struct{ err error }
+
+func (e *clientReadError) Error() string { return "reading request body: " + e.err.Error() }
+func (e *clientReadError) Unwrap() error { return e.err }
 
 func (s *Server) accessLog(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -52,6 +52,10 @@ func classify(err error) (int, string) {
 	if errors.As(err, &ch) {
 		return http.StatusUnauthorized, "UNAUTHORIZED"
 	}
+	var cr *clientReadError
+	if errors.As(err, &cr) {
+		return http.StatusBadRequest, "BLOB_UPLOAD_INVALID"
+	}
 	switch {
 	case errors.Is(err, storage.ErrNameInvalid):
 		return http.StatusBadRequest, "NAME_INVALID"

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -293,5 +294,33 @@ func TestModes(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q:\n%s", want, m)
 		}
+	}
+}
+
+// A client that vanishes mid-upload is a client error, and the session
+// keeps only what arrived whole.
+func TestAbortedUploadIsNotAServerError(t *testing.T) {
+	e := newEnv(t, Options{})
+	resp := e.do("POST", "/v2/r/blobs/uploads/", nil)
+	loc := resp.Header.Get("Location")
+	expect(t, e.do("PATCH", loc, []byte("0123456789"), "Content-Range", "0-9"), http.StatusAccepted, "")
+
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "PATCH %s HTTP/1.1\r\nHost: x\r\nContent-Range: 10-1009\r\nContent-Length: 1000\r\n\r\nonly a few bytes", loc)
+	conn.(*net.TCPConn).CloseWrite()
+	_, _ = io.ReadAll(conn)
+	conn.Close()
+
+	resp = e.do("GET", loc, nil)
+	expect(t, resp, http.StatusNoContent, "")
+	if got := resp.Header.Get("Range"); got != "0-9" {
+		t.Fatalf("after an aborted chunk the upload holds %q, want 0-9", got)
+	}
+	m := string(expect(t, e.do("GET", "/metrics", nil), http.StatusOK, ""))
+	if strings.Contains(m, `code="500"`) {
+		t.Fatalf("aborted upload counted as a server error:\n%s", m)
 	}
 }
