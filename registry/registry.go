@@ -227,6 +227,9 @@ func Serve(ctx context.Context, c Config, log *slog.Logger, ready func(addr stri
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	if tc == nil && (c.Auth.Htpasswd != "" || c.Auth.Token.Enabled) {
+		log.Warn("authentication without TLS: passwords and tokens cross the network in clear text")
+	}
 	go maintain(ctx, store, c, log)
 	log.Info("registry listening", "addr", ln.Addr().String(), "root", c.Root, "tls", tc != nil,
 		"mtls", tc != nil && tc.ClientCAs != nil, "readOnly", c.ReadOnly, "delete", c.EnableDelete)
