@@ -273,3 +273,84 @@ func TestLoadConfig(t *testing.T) {
 		t.Fatal("unknown key accepted")
 	}
 }
+
+// TestConcurrentPushesWithOnlineGC: 50 distinct images pushed at once
+// while GC runs in a loop; all 50 must come out whole.
+func TestConcurrentPushesWithOnlineGC(t *testing.T) {
+	root := t.TempDir()
+	c := DefaultConfig()
+	c.Root, c.Addr, c.EnableDelete = root, "127.0.0.1:0", true
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc, done := make(chan string, 1), make(chan error, 1)
+	go func() { done <- Serve(ctx, c, slog.New(slog.DiscardHandler), func(a string) { addrc <- a }) }()
+	base := "http://" + <-addrc
+	defer func() { cancel(); <-done }()
+
+	gcStore, err := storage.Open(root, nil, storage.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	gcDone := make(chan int)
+	go func() {
+		runs := 0
+		for {
+			select {
+			case <-stop:
+				gcDone <- runs
+				return
+			default:
+			}
+			if _, err := gcStore.GC(ctx, storage.GCOptions{Grace: time.Minute}); err != nil {
+				t.Error(err)
+			}
+			runs++
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs <- pushImage(base, fmt.Sprintf("conc/img%d", i), i)
+		}(i)
+	}
+	wg.Wait()
+	close(stop)
+	runs := <-gcDone
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runs == 0 {
+		t.Fatal("GC never ran alongside the pushes")
+	}
+	checkStore(t, root)
+	repos, _ := gcStore.Repositories(ctx)
+	if len(repos) != 50 {
+		t.Fatalf("%d repositories, want 50", len(repos))
+	}
+	// Untag half, collect without grace: exactly their content goes.
+	for i := 0; i < 25; i++ {
+		req, _ := http.NewRequest("DELETE", fmt.Sprintf("%s/v2/conc/img%d/manifests/t%d", base, i, i), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("untag: %d", resp.StatusCode)
+		}
+	}
+	res, err := gcStore.GC(ctx, storage.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Manifests) != 25 || len(res.Blobs) != 75 {
+		t.Fatalf("GC removed %d manifests and %d blobs, want 25 and 75", len(res.Manifests), len(res.Blobs))
+	}
+	checkStore(t, root)
+}
