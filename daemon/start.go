@@ -60,13 +60,16 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 // launch prepares the bundle, starts a shim, connects the attaches made
 // before start (so no output is lost) and starts the process. Caller holds c.mu.
 func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, error) {
+	t0 := time.Now()
 	rootfs, err := d.images.MountRootfs(ctx, c.ID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("mount rootfs: %w", err)
 	}
+	tMount := time.Since(t0)
 	if err := d.writeBundle(c, rootfs); err != nil {
 		return nil, 0, err
 	}
+	tBundle := time.Since(t0)
 	os.RemoveAll(c.stateDir)
 	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("start: %w", err)
@@ -100,7 +103,9 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		p.result <- done
 	}
 	c.pending = nil
+	tShim := time.Since(t0)
 	pid, err := cl.Start(ctx)
+	d.log.Debug("launch", "id", c.ID, "mount", tMount, "bundle", tBundle, "shim", tShim, "started", time.Since(t0))
 	if err != nil {
 		cl.Shutdown(ctx)
 		cl.Close()

@@ -64,7 +64,7 @@ func (h *Htpasswd) Verify(user, password string) bool {
 	hash, ok := h.users[user]
 	if !ok {
 		// Spend the same time as a real check so that user names do not leak.
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return false
 	}
 	sum := sha256.Sum256([]byte(user + "\x00" + password))
@@ -83,4 +83,9 @@ func (h *Htpasswd) Verify(user, password string) bool {
 	return true
 }
 
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.MinCost)
+// dummyHash is made on first use: package init runs in every berth process
+// (the shim and container init too), where a bcrypt round costs 1 ms.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.MinCost)
+	return h
+})

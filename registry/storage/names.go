@@ -8,6 +8,7 @@ import (
 	"hash"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -17,8 +18,10 @@ import (
 // and nothing but [a-z0-9._-/], so a valid name is always a safe relative path
 // that cannot collide with the store's own "_"-prefixed directories.
 var (
-	nameRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
-	tagRE  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+	nameRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$`)
+	})
+	tagRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`) })
 )
 
 // maxNameLen bounds a repository name (the spec advises clients to stay
@@ -27,7 +30,7 @@ const maxNameLen = 255
 
 // ValidateName reports whether name is a valid repository name.
 func ValidateName(name string) error {
-	if len(name) == 0 || len(name) > maxNameLen || !nameRE.MatchString(name) {
+	if len(name) == 0 || len(name) > maxNameLen || !nameRE().MatchString(name) {
 		return fmt.Errorf("%w: %q", ErrNameInvalid, name)
 	}
 	return nil
@@ -35,7 +38,7 @@ func ValidateName(name string) error {
 
 // ValidateTag reports whether tag is a valid tag.
 func ValidateTag(tag string) error {
-	if !tagRE.MatchString(tag) {
+	if !tagRE().MatchString(tag) {
 		return fmt.Errorf("%w: invalid tag %q", ErrManifestInvalid, tag)
 	}
 	return nil
