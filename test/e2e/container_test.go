@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -359,4 +360,56 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("condition not met within 15s")
+}
+
+func TestDaemonKill9KeepsContainersAndStatus(t *testing.T) {
+	e := need(t)
+	running := strings.TrimSpace(e.ok(t, "run", "-d", "busybox", "sleep", "60"))
+	defer e.docker(t, "", "rm", "-f", running)
+	exiting := strings.TrimSpace(e.ok(t, "run", "-d", "busybox", "sh", "-c", "sleep 1; exit 42"))
+	defer e.docker(t, "", "rm", "-f", exiting)
+	// SIGKILL: no chance to clean up anything.
+	e.daemon.Process.Kill()
+	e.daemon.Wait()
+	e.daemon = nil
+	time.Sleep(2 * time.Second) // the second container exits while no daemon runs
+	if err := e.startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	if st := strings.TrimSpace(e.ok(t, "inspect", "-f", "{{.State.Status}}", running)); st != "running" {
+		t.Fatalf("container after daemon kill -9: %q, want running", st)
+	}
+	if st := strings.TrimSpace(e.ok(t, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", exiting)); st != "exited 42" {
+		t.Fatalf("container that exited while the daemon was down: %q, want \"exited 42\"", st)
+	}
+	out := e.ok(t, "ps", "-q", "--no-trunc")
+	if !strings.Contains(out, running) || strings.Contains(out, exiting) {
+		t.Fatalf("ps after restart: %q", out)
+	}
+	e.ok(t, "rm", "-f", running)
+}
+
+func TestClientDisconnectLeavesContainerRunning(t *testing.T) {
+	e := need(t)
+	name := "detach-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	cmd := exec.Command(dockerBin, "run", "--name", name, "busybox", "sh", "-c", "while true; do echo x; sleep 0.1; done")
+	cmd.Env = e.dockerEnv()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer e.docker(t, "", "rm", "-f", name)
+	waitFor(t, func() bool {
+		return strings.TrimSpace(e.docker(t, "", "inspect", "-f", "{{.State.Status}}", name).stdout) == "running"
+	})
+	cmd.Process.Kill() // the attached client vanishes
+	cmd.Wait()
+	time.Sleep(500 * time.Millisecond)
+	if st := strings.TrimSpace(e.ok(t, "inspect", "-f", "{{.State.Status}}", name)); st != "running" {
+		t.Fatalf("container after its client died: %q", st)
+	}
+	before := strings.Count(e.ok(t, "logs", name), "x")
+	time.Sleep(500 * time.Millisecond)
+	if after := strings.Count(e.ok(t, "logs", name), "x"); after <= before {
+		t.Fatalf("container stopped producing output after its client died (%d -> %d lines)", before, after)
+	}
 }

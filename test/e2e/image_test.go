@@ -147,3 +147,33 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestCorruptImportRefused(t *testing.T) {
+	e := need(t)
+	before := e.ok(t, "images", "-q", "--no-trunc")
+	cases := map[string]string{
+		"garbage":   "this is not a tar archive at all, just text",
+		"truncated": string(mustTar(t)[:700]),
+	}
+	for name, data := range cases {
+		r := e.docker(t, data, "import", "-", "e2e/corrupt:"+name)
+		if r.code == 0 {
+			t.Fatalf("import of %s tarball succeeded: %s", name, r)
+		}
+		if !strings.Contains(r.stderr, "Error response from daemon") {
+			t.Fatalf("import of %s tarball: unclear error: %s", name, r)
+		}
+	}
+	if after := e.ok(t, "images", "-q", "--no-trunc"); after != before {
+		t.Fatalf("a refused import left an image behind:\nbefore %q\nafter %q", before, after)
+	}
+}
+
+func mustTar(t *testing.T) []byte {
+	t.Helper()
+	b, err := busyboxTar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
