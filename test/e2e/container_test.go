@@ -413,3 +413,41 @@ func TestClientDisconnectLeavesContainerRunning(t *testing.T) {
 		t.Fatalf("container stopped producing output after its client died (%d -> %d lines)", before, after)
 	}
 }
+
+// TestSecondDaemonWithRunc runs a second daemon beside the suite's, with
+// its own roots and socket, using Debian's runc for the same bundles.
+func TestSecondDaemonWithRunc(t *testing.T) {
+	e := need(t)
+	if _, err := exec.LookPath("runc"); err != nil {
+		t.Skip("runc is not installed (apt-get install runc)")
+	}
+	dir := t.TempDir()
+	second := &env{berth: e.berth, dir: dir, sock: dir + "/b.sock", logPath: dir + "/daemon.log"}
+	cmd := exec.Command(e.berth, "daemon", "-H", "unix://"+second.sock, "--data-root", dir+"/data",
+		"--exec-root", dir+"/exec", "--cgroup-parent", "/berth-e2e-runc", "--runtime", "runc")
+	logf, _ := os.Create(second.logPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	second.daemon = cmd
+	defer func() {
+		second.docker(t, "", "rm", "-f", "runc-box")
+		second.stopDaemon()
+		logf.Close()
+	}()
+	waitFor(t, func() bool { return second.docker(t, "", "version").code == 0 })
+	tarball := mustTar(t)
+	if r := second.docker(t, string(tarball), "import", "-", "busybox"); r.code != 0 {
+		t.Fatalf("import into the second daemon: %s", r)
+	}
+	r := second.docker(t, "", "run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status; echo $$")
+	if r.code != 0 || !strings.Contains(r.stdout, "a80425fb") || !strings.HasSuffix(r.stdout, "\n1\n") {
+		t.Fatalf("run under runc: %s", r)
+	}
+	// The first daemon does not see the second's containers or images.
+	second.ok(t, "run", "-d", "--name", "runc-box", "busybox", "sleep", "30")
+	if out := e.ok(t, "ps", "-a", "--format", "{{.Names}}"); strings.Contains(out, "runc-box") {
+		t.Fatalf("the suite's daemon lists the second daemon's container: %q", out)
+	}
+}
