@@ -75,7 +75,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		return nil, 0, fmt.Errorf("start: %w", err)
 	}
 	logCfg := c.HostConfig.LogConfig.Config
-	cl, err := shim.Launch(ctx, shim.Config{
+	cl, err := d.shims.Launch(ctx, shim.Config{
 		ID:              c.ID,
 		BundleDir:       c.bundleDir(),
 		StateDir:        c.stateDir,
@@ -155,10 +155,17 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	d.containerEvent(c, eventtypes.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
 	c.mu.Unlock()
 
-	cl.Shutdown(ctx)
-	cl.Close()
-	os.RemoveAll(c.stateDir)
-	if !autoRemove {
+	release := func() {
+		cl.Shutdown(ctx)
+		cl.Close()
+		os.RemoveAll(c.stateDir)
+	}
+	if autoRemove {
+		// Nothing will start this container again: release the shim and
+		// the cgroup while the removal runs (docker run --rm waits for it).
+		go release()
+	} else {
+		release()
 		d.images.UnmountRootfs(ctx, c.ID)
 	}
 	// Waiters see the exit only once the record is saved.

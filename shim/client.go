@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -53,34 +54,48 @@ type Client struct {
 // Launch starts a shim for cfg, detached from the caller (its own session; it
 // survives the daemon). The container process is not started until Start.
 func Launch(ctx context.Context, cfg Config) (*Client, error) {
+	if err := writeConfig(cfg); err != nil {
+		return nil, err
+	}
+	if err := startShim(filepath.Join(cfg.StateDir, logName), cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("launch shim: %w", err)
+	}
+	return Connect(ctx, cfg.StateDir)
+}
+
+func writeConfig(cfg Config) error {
 	data, err := json.Marshal(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("launch shim: %w", err)
+		return fmt.Errorf("launch shim: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(cfg.StateDir, configName), data, 0o600); err != nil {
-		return nil, fmt.Errorf("launch shim: %w", err)
+		return fmt.Errorf("launch shim: %w", err)
 	}
-	// The shim closes the ready pipe once it listens; its first byte is an
-	// error message if it failed.
+	return nil
+}
+
+// startShim runs `berth __shim args...` in its own session and waits until
+// it listens (it closes the ready pipe; an error message comes through it).
+func startShim(logPath string, args ...string) error {
 	rd, wr, err := os.Pipe()
 	if err != nil {
-		return nil, fmt.Errorf("launch shim: %w", err)
+		return err
 	}
 	defer rd.Close()
-	logf, err := os.OpenFile(filepath.Join(cfg.StateDir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		wr.Close()
-		return nil, fmt.Errorf("launch shim: %w", err)
+		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("/proc/self/exe", "__shim", cfg.StateDir)
+	cmd := exec.Command("/proc/self/exe", append([]string{"__shim"}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.ExtraFiles = []*os.File{wr}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GOGC=50"}
 	if err := cmd.Start(); err != nil {
 		wr.Close()
-		return nil, fmt.Errorf("launch shim: %w", err)
+		return err
 	}
 	wr.Close()
 	// Reap the shim if it exits while we are its parent; after a daemon
@@ -88,9 +103,110 @@ func Launch(ctx context.Context, cfg Config) (*Client, error) {
 	go cmd.Wait()
 	msg, _ := io.ReadAll(rd)
 	if len(msg) > 0 {
-		return nil, fmt.Errorf("launch shim: %s", msg)
+		return errors.New(string(msg))
 	}
-	return Connect(ctx, cfg.StateDir)
+	return nil
+}
+
+// Launcher launches shims, keeping one booted in advance (after the first
+// launch) so that a container start does not wait for a process to start.
+type Launcher struct {
+	dir     string
+	mu      sync.Mutex
+	warm    string // socket name of the booted shim in dir, "" if none
+	filling bool
+	closed  bool
+	n       int
+	// disabled turns prebooting off (BERTH_NO_WARM_SHIM=1), for comparisons.
+	disabled bool
+}
+
+// NewLauncher keeps its waiting shims' sockets in dir.
+func NewLauncher(dir string) (*Launcher, error) {
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("shim launcher: %w", err)
+	}
+	return &Launcher{dir: dir, disabled: os.Getenv("BERTH_NO_WARM_SHIM") == "1"}, nil
+}
+
+// Launch is like the Launch function, using a waiting shim when one is ready.
+func (l *Launcher) Launch(ctx context.Context, cfg Config) (*Client, error) {
+	if l.disabled {
+		return Launch(ctx, cfg)
+	}
+	l.mu.Lock()
+	name := l.warm
+	l.warm = ""
+	l.mu.Unlock()
+	// Boot the next one once this start is done: on a small machine a
+	// boot in parallel would slow this one down.
+	time.AfterFunc(200*time.Millisecond, l.refill)
+	if name != "" {
+		if err := writeConfig(cfg); err != nil {
+			return nil, err
+		}
+		if err := l.configure(ctx, name, cfg.StateDir); err == nil {
+			return Connect(ctx, cfg.StateDir)
+		}
+	}
+	return Launch(ctx, cfg)
+}
+
+// configure hands a waiting shim its container's state dir.
+func (l *Launcher) configure(ctx context.Context, name, stateDir string) error {
+	conn, err := dialUnix(ctx, l.dir, name)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	data, _ := json.Marshal(struct {
+		StateDir string `json:"stateDir"`
+	}{stateDir})
+	if _, err := conn.Write(append(data, '\n')); err != nil {
+		return err
+	}
+	var res response
+	if err := json.NewDecoder(conn).Decode(&res); err != nil {
+		return err
+	}
+	if res.Error != "" {
+		return errors.New(res.Error)
+	}
+	return nil
+}
+
+func (l *Launcher) refill() {
+	l.mu.Lock()
+	if l.closed || l.warm != "" || l.filling {
+		l.mu.Unlock()
+		return
+	}
+	l.filling = true
+	l.n++
+	name := fmt.Sprintf("w%d.sock", l.n)
+	l.mu.Unlock()
+	err := startShim(os.DevNull, "--warm", l.dir, name)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.filling = false
+	if err == nil && !l.closed {
+		l.warm = name
+	}
+}
+
+// Close stops the waiting shim (it has no container).
+func (l *Launcher) Close() {
+	l.mu.Lock()
+	l.closed = true
+	name := l.warm
+	l.warm = ""
+	l.mu.Unlock()
+	if name != "" {
+		if conn, err := dialUnix(context.Background(), l.dir, name); err == nil {
+			conn.Close() // it exits when its one connection carries nothing
+		}
+	}
 }
 
 // Connect finds a running shim again through its socket in stateDir.
@@ -121,21 +237,25 @@ func ReadExitStatus(stateDir string) (st ExitStatus, ok bool, err error) {
 }
 
 func (c *Client) dial(ctx context.Context) (net.Conn, error) {
+	return dialUnix(ctx, c.stateDir, socketName)
+}
+
+// dialUnix connects to the socket name in dir, through a descriptor of dir
+// when the path is longer than socket addresses allow (108 bytes).
+func dialUnix(ctx context.Context, dir, name string) (net.Conn, error) {
 	var d net.Dialer
-	path := filepath.Join(c.stateDir, socketName)
+	path := filepath.Join(dir, name)
 	if len(path) >= 100 {
-		// Socket addresses are limited to 108 bytes: reach a long path
-		// through a descriptor of its directory.
-		dir, err := os.OpenFile(c.stateDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+		f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
 		if err != nil {
-			return nil, fmt.Errorf("shim %s: %w", c.stateDir, err)
+			return nil, fmt.Errorf("shim %s: %w", dir, err)
 		}
-		defer dir.Close()
-		path = fmt.Sprintf("/proc/self/fd/%d/%s", dir.Fd(), socketName)
+		defer f.Close()
+		path = fmt.Sprintf("/proc/self/fd/%d/%s", f.Fd(), name)
 	}
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return nil, fmt.Errorf("shim %s: %w", c.stateDir, err)
+		return nil, fmt.Errorf("shim %s: %w", dir, err)
 	}
 	return conn, nil
 }

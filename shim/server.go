@@ -26,22 +26,85 @@ import (
 const drainTimeout = 2 * time.Second
 
 // Main is the entry point of the hidden "__shim" mode; it returns the exit code.
-// args: the state directory. fd 3 is the ready pipe: closed once the
-// socket listens, or carrying an error message.
+// args: the state directory, or "--warm POOL_DIR NAME" for a shim started
+// in advance that waits in POOL_DIR for the state directory of the
+// container it will serve. fd 3 is the ready pipe: closed once the socket
+// listens, or carrying an error message.
 func Main(args []string) int {
-	ready := os.NewFile(3, "ready")
+	readyPipe := os.NewFile(3, "ready")
+	pipeReady := func(err error) {
+		if err != nil {
+			io.WriteString(readyPipe, err.Error())
+		}
+		readyPipe.Close()
+	}
+	if len(args) == 3 && args[0] == "--warm" {
+		return warmMain(args[1], args[2], pipeReady)
+	}
+	if len(args) != 1 {
+		pipeReady(errors.New("usage: __shim STATE_DIR"))
+		return 2
+	}
+	return serve(args[0], pipeReady)
+}
+
+// warmMain waits, booted, until the daemon hands it a container.
+func warmMain(poolDir, name string, pipeReady func(error)) int {
+	// A warm shim dies with the daemon that started it; a configured one
+	// outlives it.
+	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0)
+	if err := os.Chdir(poolDir); err != nil {
+		pipeReady(err)
+		return 1
+	}
+	os.Remove(name)
+	l, err := net.Listen("unix", name)
+	if err != nil {
+		pipeReady(err)
+		return 1
+	}
+	pipeReady(nil)
+	conn, err := l.Accept()
+	l.Close()
+	os.Remove(name)
+	if err != nil {
+		return 1
+	}
+	line, err := bufio.NewReader(conn).ReadBytes('\n')
+	var req struct {
+		StateDir string `json:"stateDir"`
+	}
+	if err != nil || json.Unmarshal(line, &req) != nil || req.StateDir == "" {
+		conn.Close()
+		return 1
+	}
+	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+	if f, err := os.OpenFile(filepath.Join(req.StateDir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+		unix.Dup2(int(f.Fd()), 1)
+		unix.Dup2(int(f.Fd()), 2)
+		f.Close()
+	}
+	return serve(req.StateDir, func(err error) {
+		var res response
+		if err != nil {
+			res.Error = err.Error()
+		}
+		data, _ := json.Marshal(res)
+		conn.Write(append(data, '\n'))
+		conn.Close()
+	})
+}
+
+// serve runs the shim for the container whose state dir is stateDir;
+// ready reports that its socket listens (or why it cannot).
+func serve(stateDir string, ready func(error)) int {
 	fail := func(err error) int {
 		if ready != nil {
-			io.WriteString(ready, err.Error())
-			ready.Close()
+			ready(err)
 		}
 		fmt.Fprintln(os.Stderr, "shim:", err)
 		return 1
 	}
-	if len(args) != 1 {
-		return fail(errors.New("usage: __shim STATE_DIR"))
-	}
-	stateDir := args[0]
 	data, err := os.ReadFile(filepath.Join(stateDir, configName))
 	if err != nil {
 		return fail(err)
@@ -75,7 +138,7 @@ func Main(args []string) int {
 		}
 		s.logw = w
 	}
-	ready.Close()
+	ready(nil)
 	ready = nil
 	go func() {
 		<-s.done
