@@ -32,9 +32,7 @@ const (
 	// maxBacklog is how far (in bytes) an attached client may lag behind
 	// the container's output before it is detached: the container is never
 	// made to wait for a client, only for its log.
-	maxBacklog = 1 << 20
-	// maxQueued bounds the frames queued for one client.
-	maxQueued = 256
+	maxBacklog = 4 << 20
 	// readSize is the size of one read of the container's output.
 	readSize = 32 << 10
 	// deleteTimeout bounds the runtime's cleanup at shutdown.
@@ -299,7 +297,7 @@ func (s *server) start() (int, error) {
 		s.console = p.Console()
 		if s.console != nil {
 			if s.winsize != nil {
-				unix.IoctlSetWinsize(int(s.console.Fd()), unix.TIOCSWINSZ, s.winsize)
+				setWinsize(s.console, s.winsize)
 			}
 			if s.cfg.OpenStdin {
 				s.stdin = s.console
@@ -462,10 +460,24 @@ func (s *server) resize(height, width uint16) error {
 	if s.console == nil {
 		return nil // not started yet (applied at start), or no terminal
 	}
-	if err := unix.IoctlSetWinsize(int(s.console.Fd()), unix.TIOCSWINSZ, s.winsize); err != nil {
+	if err := setWinsize(s.console, s.winsize); err != nil {
 		return fmt.Errorf("resize tty: %w", err)
 	}
 	return nil
+}
+
+// setWinsize sets a terminal's size (through SyscallConn: Fd would make
+// the console blocking, so that Close could not interrupt a read).
+func setWinsize(f *os.File, ws *unix.Winsize) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) { ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) }); err != nil {
+		return err
+	}
+	return ioErr
 }
 
 // shutdown releases the runtime's resources; the caller then ends the
@@ -520,9 +532,12 @@ func (s *server) copyOutput(stream byte, r io.Reader) {
 type subscriber struct {
 	conn           net.Conn
 	stdout, stderr bool
-	ch             chan frame
-	backlog        atomic.Int64 // bytes queued and not yet written
-	endOnce        sync.Once
+
+	mu      sync.Mutex
+	queue   []frame
+	backlog int           // bytes in queue
+	wake    chan struct{} // signalled when the queue gets frames
+	ended   bool          // no more frames: the writer ends after the queue
 }
 
 type frame struct {
@@ -530,9 +545,77 @@ type frame struct {
 	data   []byte
 }
 
-// end closes the queue: the writer sends what is queued, then closes the
-// connection.
-func (sub *subscriber) end() { sub.endOnce.Do(func() { close(sub.ch) }) }
+func newSubscriber(conn net.Conn, req request) *subscriber {
+	return &subscriber{conn: conn, stdout: req.Stdout, stderr: req.Stderr, wake: make(chan struct{}, 1)}
+}
+
+// push queues a frame; it reports false when the client is too far behind.
+func (sub *subscriber) push(f frame) bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.ended {
+		return true
+	}
+	if sub.backlog+len(f.data) > maxBacklog {
+		return false
+	}
+	sub.queue = append(sub.queue, f)
+	sub.backlog += len(f.data)
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// end lets the writer send what is queued, then close the connection.
+func (sub *subscriber) end() {
+	sub.mu.Lock()
+	sub.ended = true
+	sub.mu.Unlock()
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeOut sends the queued frames, all that piled up at once, until the
+// queue is ended and empty; then it closes the connection.
+func (sub *subscriber) writeOut() error {
+	defer sub.conn.Close()
+	bw := bufio.NewWriterSize(sub.conn, 64<<10)
+	for {
+		sub.mu.Lock()
+		batch, ended := sub.queue, sub.ended
+		sub.queue = nil
+		sub.mu.Unlock()
+		for _, f := range batch {
+			if err := writeFrame(bw, f.stream, f.data); err != nil {
+				return err
+			}
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		sub.mu.Lock()
+		sub.backlog -= frameBytes(batch)
+		sub.mu.Unlock()
+		if ended && len(batch) == 0 {
+			return nil
+		}
+		if len(batch) == 0 {
+			<-sub.wake
+		}
+	}
+}
+
+func frameBytes(fs []frame) int {
+	n := 0
+	for _, f := range fs {
+		n += len(f.data)
+	}
+	return n
+}
 
 // publish queues p for the clients that want stream. A client whose backlog
 // is over the bound is cut off rather than waited for.
@@ -547,15 +630,10 @@ func (s *server) publish(stream byte, p []byte) {
 		if data == nil {
 			data = append([]byte(nil), p...)
 		}
-		if sub.backlog.Load()+int64(len(data)) <= maxBacklog {
-			select {
-			case sub.ch <- frame{stream: stream, data: data}:
-				sub.backlog.Add(int64(len(data)))
-				continue
-			default:
-			}
+		if sub.push(frame{stream: stream, data: data}) {
+			continue
 		}
-		s.log.Warn("attached client too slow: detaching it", "backlog", sub.backlog.Load())
+		s.log.Warn("attached client too slow: detaching it", "backlog", maxBacklog)
 		delete(s.subs, sub)
 		sub.end()
 		sub.conn.Close()
@@ -565,7 +643,7 @@ func (s *server) publish(stream byte, p []byte) {
 // attach registers a client for output and feeds its stdin frames to the
 // container until the connection ends.
 func (s *server) attach(conn net.Conn, br *bufio.Reader, req request) {
-	sub := &subscriber{conn: conn, stdout: req.Stdout, stderr: req.Stderr, ch: make(chan frame, maxQueued)}
+	sub := newSubscriber(conn, req)
 	s.mu.Lock()
 	over := isClosed(s.exited) || s.startErr != nil
 	if !over {
@@ -578,15 +656,9 @@ func (s *server) attach(conn net.Conn, br *bufio.Reader, req request) {
 		return
 	}
 	go func() {
-		for f := range sub.ch {
-			err := writeFrame(conn, f.stream, f.data)
-			sub.backlog.Add(-int64(len(f.data)))
-			if err != nil {
-				s.detach(sub)
-				break
-			}
+		if err := sub.writeOut(); err != nil {
+			s.detach(sub)
 		}
-		conn.Close()
 	}()
 	stdinOver := !req.Stdin
 	readFrames(br, func(stream byte, p []byte) error {
