@@ -36,6 +36,11 @@ type Client struct {
 // STATE_DIR/shim.log, and fd 3 a pipe it closes once it listens (after
 // writing an error message there if it could not start).
 func Launch(ctx context.Context, cfg Config) (*Client, error) {
+	return launchExe(ctx, cfg, "/proc/self/exe")
+}
+
+// launchExe launches exe (the berth binary) as the shim for cfg.
+func launchExe(ctx context.Context, cfg Config, exe string) (*Client, error) {
 	if cfg.StateDir == "" || cfg.ID == "" {
 		return nil, errors.New("launch shim: ID and StateDir are required")
 	}
@@ -61,10 +66,10 @@ func Launch(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	defer logf.Close()
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
+		Path:       exe,
 		Args:       []string{"berth-shim", shimArg, cfg.StateDir},
 		Dir:        "/", // hold no mount of the daemon's busy
-		Env:        []string{"PATH=" + os.Getenv("PATH")},
+		Env:        []string{"PATH=" + os.Getenv("PATH"), "GOMAXPROCS=1"},
 		Stdout:     logf,
 		Stderr:     logf,
 		ExtraFiles: []*os.File{wr},
