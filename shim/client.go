@@ -330,7 +330,9 @@ func goneErr(err error) bool {
 }
 
 // Close drops the daemon's connection; the shim keeps running.
-// Calls and attaches in flight end with an error.
+// Calls and attaches in flight, and any later call, fail with an error
+// wrapping net.ErrClosed: the daemon tells its own Close from a shim that
+// died by it.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

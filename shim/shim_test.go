@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -393,8 +395,12 @@ func TestReconnect(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cl.Close()
-	if err := <-waitC; err == nil {
-		t.Fatal("Wait on a closed client returned no error")
+	// The daemon tells its own Close from a shim that died by net.ErrClosed.
+	if err := <-waitC; !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Wait on a closed client: %v, want net.ErrClosed", err)
+	}
+	if _, err := cl.Wait(ctx); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Wait after Close: %v, want net.ErrClosed", err)
 	}
 	if syscall.Kill(pid, 0) != nil {
 		t.Fatal("the container died with the client")
