@@ -682,3 +682,23 @@ func TestLogRotation(t *testing.T) {
 		}
 	}
 }
+
+// A state dir whose socket path does not fit a sockaddr_un still works.
+func TestLongStateDir(t *testing.T) {
+	ctx := testCtx(t)
+	cfg := newConfig(t, "sh", "-c", "exit 9")
+	cfg.StateDir = filepath.Join(t.TempDir(), strings.Repeat("d", 60), strings.Repeat("e", 60))
+	if len(filepath.Join(cfg.StateDir, socketName)) < maxSocketPath {
+		t.Fatal("path not long enough for the test")
+	}
+	cl := launch(t, cfg)
+	if _, err := cl.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := cl.Wait(ctx); err != nil || st.Code != 9 {
+		t.Fatalf("wait: %+v %v", st, err)
+	}
+	if err := cl.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
