@@ -309,9 +309,13 @@ func (s *server) start() (int, error) {
 		if inW != nil {
 			s.stdin = inW
 		}
-		copiers.Add(2)
-		go func() { defer copiers.Done(); s.copyOutput(streamStdout, outR); outR.Close() }()
-		go func() { defer copiers.Done(); s.copyOutput(streamStderr, errR); errR.Close() }()
+		copiers.Add(1)
+		go func() {
+			defer copiers.Done()
+			s.copyPipes(outR, errR)
+			outR.Close()
+			errR.Close()
+		}()
 	}
 	s.mu.Unlock()
 	close(s.started)
@@ -507,25 +511,91 @@ func (s *server) shutdown() error {
 
 // copyOutput copies one output stream to the log and the attached clients.
 func (s *server) copyOutput(stream byte, r io.Reader) {
-	name := "stdout"
-	if stream == streamStderr {
-		name = "stderr"
-	}
 	buf := make([]byte, readSize)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {
-			if s.logw != nil {
-				if err := s.logw.Write(name, buf[:n]); err != nil && !s.logErr.Swap(true) {
-					s.log.Error("write container log", "err", err)
-				}
-			}
-			s.publish(stream, buf[:n])
+			s.output(stream, buf[:n])
 		}
 		if err != nil {
 			return
 		}
 	}
+}
+
+// copyPipes copies the stdout and stderr pipes in one loop. Two pipes
+// carry no order between them; whenever both have output waiting, stdout's
+// is taken first ("output, then an error" is the likely order), so that a
+// short-lived process's log reads as it wrote it.
+func (s *server) copyPipes(outR, errR *os.File) {
+	files := [2]*os.File{outR, errR}
+	streams := [2]byte{streamStdout, streamStderr}
+	var fds [2]int32
+	for i, f := range files {
+		rc, err := f.SyscallConn()
+		if err != nil {
+			s.log.Error("output pipe", "err", err)
+			return
+		}
+		// The raw fd stays valid: the files are closed after this loop.
+		rc.Control(func(fd uintptr) { fds[i] = int32(fd) })
+	}
+	open := [2]bool{true, true}
+	buf := make([]byte, readSize)
+	for open[0] || open[1] {
+		var pfds []unix.PollFd
+		var which []int
+		for i := range files {
+			if open[i] {
+				pfds = append(pfds, unix.PollFd{Fd: fds[i], Events: unix.POLLIN})
+				which = append(which, i)
+			}
+		}
+		if _, err := unix.Poll(pfds, -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			s.log.Error("poll output pipes", "err", err)
+			return
+		}
+		for j, pfd := range pfds {
+			if pfd.Revents == 0 {
+				continue
+			}
+			i := which[j]
+			// A bounded number of reads per turn: a flood on one stream
+			// must not starve the other.
+			for range 16 {
+				n, err := unix.Read(int(fds[i]), buf)
+				if n > 0 {
+					s.output(streams[i], buf[:n])
+					continue
+				}
+				if err == unix.EINTR {
+					continue
+				}
+				if err != unix.EAGAIN {
+					open[i] = false // EOF or a real error: the stream is over
+				}
+				break
+			}
+		}
+	}
+}
+
+// output hands p, read from the container's stream, to the log and the
+// attached clients.
+func (s *server) output(stream byte, p []byte) {
+	if s.logw != nil {
+		name := "stdout"
+		if stream == streamStderr {
+			name = "stderr"
+		}
+		if err := s.logw.Write(name, p); err != nil && !s.logErr.Swap(true) {
+			s.log.Error("write container log", "err", err)
+		}
+	}
+	s.publish(stream, p)
 }
 
 // subscriber is one attached client's output queue.
