@@ -69,7 +69,7 @@ func launchExe(ctx context.Context, cfg Config, exe string) (*Client, error) {
 		Path:       exe,
 		Args:       []string{"berth-shim", shimArg, cfg.StateDir},
 		Dir:        "/", // hold no mount of the daemon's busy
-		Env:        []string{"PATH=" + os.Getenv("PATH"), "GOMAXPROCS=1"},
+		Env:        []string{"PATH=" + os.Getenv("PATH")},
 		Stdout:     logf,
 		Stderr:     logf,
 		ExtraFiles: []*os.File{wr},

@@ -322,11 +322,13 @@ func TestStdinStaysOpenWithoutStdinOnce(t *testing.T) {
 
 // A container with a terminal: output and input go through the pty, the
 // log gets it as stdout, and Resize (before and after the start) sets the
-// size the process sees.
+// size the process sees. (A size given before the start is applied right
+// after it; the size a process sees from its first instruction is the
+// spec's process.consoleSize, the runtime's business.)
 func TestTty(t *testing.T) {
 	ctx := testCtx(t)
 	cfg := newConfig(t)
-	cfg.BundleDir = hostBundle(t, true, "sh", "-c", `stty size; read x; stty size; echo "got[$x]"; tty >/dev/null && echo is-a-tty`)
+	cfg.BundleDir = hostBundle(t, true, "sh", "-c", `read x; stty size; read y; stty size; echo "got[$x$y]"; tty >/dev/null && echo is-a-tty`)
 	cfg.Tty, cfg.OpenStdin, cfg.StdinOnce = true, true, true
 	cl := launch(t, cfg)
 	if err := cl.Resize(ctx, 20, 60); err != nil {
@@ -342,6 +344,7 @@ func TestTty(t *testing.T) {
 	if _, err := cl.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	pw.Write([]byte("a\n"))
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(out.String(), "20 60") && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -349,14 +352,14 @@ func TestTty(t *testing.T) {
 	if err := cl.Resize(ctx, 33, 77); err != nil {
 		t.Fatal(err)
 	}
-	pw.Write([]byte("hi\n"))
+	pw.Write([]byte("b\n"))
 	st, err := cl.Wait(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waitDone(t, done)
 	got := out.String()
-	for _, want := range []string{"20 60\r\n", "hi\r\n", "33 77\r\n", "got[hi]\r\n", "is-a-tty\r\n"} {
+	for _, want := range []string{"a\r\n20 60\r\n", "b\r\n33 77\r\n", "got[ab]\r\n", "is-a-tty\r\n"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("tty output %q lacks %q", got, want)
 		}
@@ -365,7 +368,7 @@ func TestTty(t *testing.T) {
 		t.Errorf("exit code %d", st.Code)
 	}
 	entries := readLog(t, cfg.LogPath)
-	if len(entries) == 0 || !strings.Contains(strings.Join(entries, ""), "stdout:got[hi]\r\n") {
+	if len(entries) == 0 || !strings.Contains(strings.Join(entries, ""), "stdout:got[ab]\r\n") {
 		t.Errorf("log: %q", entries)
 	}
 	for _, e := range entries {
@@ -599,7 +602,7 @@ func (w blockedWriter) Write(p []byte) (int, error) {
 // A client that does not read holds up neither the container nor the log.
 func TestSlowClientDoesNotBlockContainer(t *testing.T) {
 	ctx := testCtx(t)
-	const size = 16 << 20
+	const size = 8 << 20
 	cfg := newConfig(t, "sh", "-c", fmt.Sprintf("head -c %d /dev/zero | tr '\\0' 'x' | fold -w 1023", size))
 	cfg.LogMaxSize = 64 << 20
 	cl := launch(t, cfg)
