@@ -705,3 +705,22 @@ func TestLongStateDir(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Output a short-lived process wrote to stdout and then to stderr is logged
+// in that order (the two pipes alone would not say which came first).
+func TestLogKeepsStdoutThenStderrOrder(t *testing.T) {
+	ctx := testCtx(t)
+	for i := 0; i < 5; i++ {
+		cfg := newConfig(t, "sh", "-c", "for i in 1 2 3 4 5; do echo line$i; done; echo err >&2")
+		cl := launch(t, cfg)
+		if _, err := cl.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cl.Wait(ctx)
+		cl.Shutdown(ctx)
+		got := strings.Join(readLog(t, cfg.LogPath), "")
+		if want := "stdout:line1\nstdout:line2\nstdout:line3\nstdout:line4\nstdout:line5\nstderr:err\n"; got != want {
+			t.Fatalf("run %d: log %q, want %q", i, got, want)
+		}
+	}
+}
