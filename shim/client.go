@@ -330,15 +330,13 @@ func goneErr(err error) bool {
 }
 
 // Close drops the daemon's connection; the shim keeps running.
-// Calls and attaches in flight, and any later call, fail with an error
-// wrapping net.ErrClosed: the daemon tells its own Close from a shim that
-// died by it.
+// Later calls fail with an error wrapping net.ErrClosed. Calls and attaches
+// already in flight are left to finish (a Wait still answers at the exit):
+// the daemon's monitor reads a Wait error as the shim's death, so Close
+// must not cause one.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closed = true
-	for conn := range c.conns {
-		conn.Close()
-	}
 	return nil
 }
