@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"net"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -130,6 +132,11 @@ func (d *Daemon) failPending(c *Container, err error) {
 func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	ctx := context.Background()
 	st, err := cl.Wait(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		// The daemon is shutting down and closed its shim clients: the
+		// container keeps running and the next daemon reconnects.
+		return
+	}
 	if err != nil {
 		// The shim died under us: take its recorded status, else 255.
 		var ok bool

@@ -5,6 +5,19 @@
 // unix socket in the container's state directory, so containers outlive the
 // daemon and are found again when it restarts.
 //
+// The state directory holds shim.json (the Config), shim.sock (the
+// control socket, removed at Shutdown), shim.pid, shim.log (the shim's own
+// stderr) and exit.json (the exit status, written atomically before Wait
+// answers and kept after the shim is gone, for ReadExitStatus). The
+// protocol on the socket is described in protocol.go.
+//
+// The container never waits for an attached client: a client more than
+// 4 MiB behind is detached; the json-file log always gets everything.
+// Stdin follows Docker: the end of a client's stdin closes the container's
+// stdin with StdinOnce (and no tty), else it ends that client's attach.
+// Orphans reparented to the shim (its child subreaper) are reaped once the
+// container has exited.
+//
 // CONTRACT (agreed with daemon/): the exported names and signatures in this
 // file are what the daemon calls.
 package shim

@@ -3,6 +3,7 @@ package jsonfile
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,11 +11,13 @@ import (
 	"time"
 )
 
-// Defaults bound a log that has no max-size: Docker keeps json-file logs
-// unbounded by default; we cap them so a chatty container cannot fill the disk.
+// Defaults bound a log that has no max-size. Docker keeps json-file logs
+// unbounded by default; we cap them so that a chatty container cannot fill
+// the disk, at Docker's "local" driver bounds: 5 files of 20 MiB. When only
+// max-size is given, max-file defaults to 1, as in Docker's json-file.
 const (
-	DefaultMaxSize  = 100 << 20
-	DefaultMaxFiles = 1
+	DefaultMaxSize  = 20 << 20
+	DefaultMaxFiles = 5
 	// maxLine is where a line without a newline is cut, as Docker does.
 	maxLine = 16 << 10
 )
@@ -35,11 +38,14 @@ type Writer struct {
 // NewWriter opens (appending) the log at path. maxSize 0 and maxFiles 0
 // mean the defaults.
 func NewWriter(path string, maxSize int64, maxFiles int) (*Writer, error) {
+	switch {
+	case maxSize > 0 && maxFiles <= 0:
+		maxFiles = 1
+	case maxFiles <= 0:
+		maxFiles = DefaultMaxFiles
+	}
 	if maxSize <= 0 {
 		maxSize = DefaultMaxSize
-	}
-	if maxFiles <= 0 {
-		maxFiles = DefaultMaxFiles
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
@@ -99,15 +105,7 @@ func (w *Writer) Flush() error {
 }
 
 func (w *Writer) emit(stream string, line []byte, t time.Time) error {
-	w.buf.Reset()
-	w.buf.WriteString(`{"log":`)
-	b, _ := json.Marshal(string(line))
-	w.buf.Write(b)
-	w.buf.WriteString(`,"stream":"`)
-	w.buf.WriteString(stream)
-	w.buf.WriteString(`","time":"`)
-	w.buf.WriteString(t.Format(time.RFC3339Nano))
-	w.buf.WriteString("\"}\n")
+	encodeRecord(&w.buf, stream, line, t)
 	if w.size+int64(w.buf.Len()) > w.maxSize && w.size > 0 {
 		if err := w.rotate(); err != nil {
 			return err
@@ -122,7 +120,9 @@ func (w *Writer) emit(stream string, line []byte, t time.Time) error {
 }
 
 // rotate shifts path.N-1 to path.N ... path to path.1, keeping maxFiles
-// files in all; with one file, the log is truncated.
+// files in all; with one file, the log is replaced. The old file is closed
+// before it is renamed or unlinked (never truncated), so that a follower
+// holding it open reads it to its end and then moves to the new file.
 func (w *Writer) rotate() error {
 	w.f.Close()
 	if w.maxFiles > 1 {
@@ -131,8 +131,12 @@ func (w *Writer) rotate() error {
 			if i > 1 {
 				from = w.path + "." + strconv.Itoa(i-1)
 			}
-			os.Rename(from, w.path+"."+strconv.Itoa(i))
+			if err := os.Rename(from, w.path+"."+strconv.Itoa(i)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("rotate log: %w", err)
+			}
 		}
+	} else if err := os.Remove(w.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("rotate log: %w", err)
 	}
 	f, err := os.OpenFile(w.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o640)
 	if err != nil {
@@ -148,4 +152,20 @@ func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.f.Close()
+}
+
+// encodeRecord renders one log line in Docker's json-file form into buf
+// and returns its bytes (newline included). Invalid UTF-8 becomes U+FFFD,
+// as in Docker's encoder.
+func encodeRecord(buf *bytes.Buffer, stream string, line []byte, t time.Time) []byte {
+	buf.Reset()
+	buf.WriteString(`{"log":`)
+	b, _ := json.Marshal(string(line))
+	buf.Write(b)
+	buf.WriteString(`,"stream":"`)
+	buf.WriteString(stream)
+	buf.WriteString(`","time":"`)
+	buf.WriteString(t.Format(time.RFC3339Nano))
+	buf.WriteString("\"}\n")
+	return buf.Bytes()
 }
