@@ -3,8 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
-	"net"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
