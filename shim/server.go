@@ -77,8 +77,8 @@ func serve(args []string, newRuntime newRuntimeFunc) int {
 func warmMain(poolDir, name, parent string, newRuntime newRuntimeFunc) int {
 	pipe := os.NewFile(3, "ready")
 	// A waiting shim dies with the daemon that started it (a configured one
-	// outlives it); the check after the prctl covers a parent already gone.
-	unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0)
+	// outlives it). Not with PR_SET_PDEATHSIG: it is per thread, and a Go
+	// program cannot clear it on every thread once configured.
 	addr, release, err := socketAddrNamed(poolDir, name)
 	var l net.Listener
 	if err == nil {
@@ -95,6 +95,20 @@ func warmMain(poolDir, name, parent string, newRuntime newRuntimeFunc) int {
 		return 1
 	}
 	pipe.Close()
+	// Leave when the daemon is gone.
+	configured := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-configured:
+				return
+			case <-time.After(time.Second):
+				if strconv.Itoa(os.Getppid()) != parent {
+					os.Exit(1)
+				}
+			}
+		}
+	}()
 	conn, err := l.Accept()
 	l.Close()
 	if err != nil {
@@ -108,7 +122,7 @@ func warmMain(poolDir, name, parent string, newRuntime newRuntimeFunc) int {
 	if err != nil || json.Unmarshal(line, &req) != nil || req.StateDir == "" {
 		return 1
 	}
-	unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+	close(configured)
 	if f, err := os.OpenFile(filepath.Join(req.StateDir, logName), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
 		unix.Dup2(int(f.Fd()), 1)
 		unix.Dup2(int(f.Fd()), 2)
@@ -450,7 +464,19 @@ func (s *server) reap(p runtime.Process, copiers *sync.WaitGroup) {
 	s.stdin = nil
 	close(s.exited)
 	s.mu.Unlock()
+	// The exit status is on disk: if no daemon collects it in time (one
+	// that died, or one that removed the container and then stopped), the
+	// shim releases the runtime and leaves on its own.
+	time.AfterFunc(unclaimedTimeout, func() {
+		if s.shutdown() == nil {
+			s.doneOnce.Do(func() { close(s.done) })
+		}
+	})
 }
+
+// unclaimedTimeout is how long a shim waits after its container's exit for
+// the daemon's Shutdown.
+const unclaimedTimeout = time.Minute
 
 // reapOrphans collects the exited processes that were reparented to us
 // (we are their subreaper). It runs once the container has exited, when
