@@ -149,6 +149,12 @@ func TestClientContainerLifecycle(t *testing.T) {
 		t.Errorf("inspect %+v", insp.Container)
 	}
 
+	if _, err := cli.ContainerResize(ctx, "web", client.ContainerResizeOptions{Height: 40, Width: 100}); err != nil {
+		t.Fatal(err)
+	}
+	if fb.lastResize != [2]uint16{40, 100} {
+		t.Errorf("resize got %v", fb.lastResize)
+	}
 	timeout := 7
 	if _, err := cli.ContainerStop(ctx, "web", client.ContainerStopOptions{Signal: "SIGUSR1", Timeout: &timeout}); err != nil {
 		t.Fatal(err)

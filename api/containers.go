@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -84,6 +85,22 @@ func (s *Server) containerRestart(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// containerResize serves POST /containers/{name}/resize?h=&w= (docker run -it
+// sends it after start and on every SIGWINCH).
+func (s *Server) containerResize(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	h, errH := strconv.ParseUint(q.Get("h"), 10, 16)
+	wd, errW := strconv.ParseUint(q.Get("w"), 10, 16)
+	if errH != nil || errW != nil {
+		return errdefs.InvalidParameterf("invalid resize parameters h=%q w=%q: want integers from 0 to 65535", q.Get("h"), q.Get("w"))
+	}
+	if err := s.backend.ContainerResize(r.Context(), r.PathValue("name"), uint16(h), uint16(wd)); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusOK)
 	return nil
 }
 

@@ -34,6 +34,7 @@ type fakeBackend struct {
 	lastLogs   LogsOptions
 	lastCreate *container.CreateRequest
 	lastName   string
+	lastResize [2]uint16
 	logLines   []LogMessage
 	pastEvents []events.Message
 	liveEvents chan events.Message
@@ -459,4 +460,18 @@ func (f *fakeBackend) ContainersPrune(ctx context.Context, ef filters.Args) (*co
 		}
 	}
 	return rep, nil
+}
+
+func (f *fakeBackend) ContainerResize(ctx context.Context, name string, height, width uint16) error {
+	c, err := f.get(name)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !c.running {
+		return errdefs.Conflictf("Container %s is not running", c.id)
+	}
+	f.lastResize = [2]uint16{height, width}
+	return nil
 }

@@ -104,6 +104,7 @@ func (s *Server) routes() {
 	s.route("POST /containers/{name}/restart", s.containerRestart)
 	s.route("POST /containers/{name}/wait", s.containerWait)
 	s.route("POST /containers/{name}/attach", s.containerAttach)
+	s.route("POST /containers/{name}/resize", s.containerResize)
 	s.route("GET /containers/{name}/logs", s.containerLogs)
 	s.route("DELETE /containers/{name}", s.containerDelete)
 

@@ -234,6 +234,8 @@ func TestErrorResponses(t *testing.T) {
 		{"tag without repo", "POST", "/images/busybox/tag", nil, "", 400, "repo"},
 		{"delete missing image", "DELETE", "/images/ghost", nil, "", 404, "No such image"},
 		{"remove link", "DELETE", "/containers/stopped?link=1", nil, "", 400, "links"},
+		{"resize bad size", "POST", "/containers/running/resize?h=40&w=-1", nil, "", 400, "invalid resize"},
+		{"resize stopped", "POST", "/containers/stopped/resize?h=40&w=100", nil, "", 409, "is not running"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
