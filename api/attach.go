@@ -35,9 +35,17 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 	useStdin := boolValue(r, "stdin")
 
 	// The attach lives as long as the container's streams, the client's
-	// connection, or the daemon: whichever ends first.
-	ctx, cancel := context.WithCancel(r.Context())
+	// connection, or the daemon: whichever ends first. It is not a child of
+	// the request context: once hijacked, net/http cancels that context as
+	// soon as a read sees EOF, and EOF is only the client's half-close
+	// (docker run sends it at once when stdin is not attached).
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	defer cancel()
+	untilHijack := context.AfterFunc(r.Context(), cancel)
+	defer untilHijack()
+	if sc, ok := r.Context().Value(serveCtxKey).(context.Context); ok {
+		defer context.AfterFunc(sc, cancel)()
+	}
 
 	var (
 		hc     *hijackedConn
@@ -51,6 +59,7 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("hijack connection: %w", err)
 		}
+		untilHijack()
 		hc = &hijackedConn{conn: conn, r: brw.Reader, cancel: cancel}
 		_ = conn.SetDeadline(time.Time{})
 		contentType := types.MediaTypeRawStream

@@ -335,6 +335,11 @@ func TestClientAttachOldVersionIsRawStream(t *testing.T) {
 	if ct, _ := att.MediaType(); ct != "application/vnd.docker.raw-stream" {
 		t.Errorf("API 1.41 media type %q", ct)
 	}
+	// docker run half-closes at once when stdin is not attached; output
+	// produced afterwards must still arrive.
+	if err := att.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
 	var stdout, stderr bytes.Buffer
 	if _, err := stdcopy.StdCopy(&stdout, &stderr, att.Reader); err != nil {
 		t.Fatal(err)

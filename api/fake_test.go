@@ -366,6 +366,13 @@ func (f *fakeBackend) ContainerAttach(ctx context.Context, name string, cfg Atta
 		_, err := stderr.Write([]byte("bye\n"))
 		return err
 	}
+	// Like the daemon, give up when the server ends the attach; write a
+	// little later, as a container started after the attach does.
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(20 * time.Millisecond):
+	}
 	stdout.Write([]byte("out\n"))
 	stderr.Write([]byte("err\n"))
 	return nil

@@ -20,7 +20,10 @@ import (
 
 type ctxKey int
 
-const versionKey ctxKey = iota
+const (
+	versionKey  ctxKey = iota
+	serveCtxKey        // the context Serve was called with
+)
 
 // APIVersion returns the API version a request was made with (the
 // /v1.NN/ prefix, or Version for unversioned paths).
