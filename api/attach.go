@@ -61,6 +61,10 @@ func (s *Server) containerAttach(w http.ResponseWriter, r *http.Request) error {
 		}
 		untilHijack()
 		hc = &hijackedConn{conn: conn, r: brw.Reader, cancel: cancel}
+		// Whatever ends the attach (detach keys, a dead client, shutdown)
+		// also closes the connection, even if the backend is still blocked
+		// reading stdin.
+		context.AfterFunc(ctx, func() { conn.Close() })
 		_ = conn.SetDeadline(time.Time{})
 		contentType := types.MediaTypeRawStream
 		var head string

@@ -197,3 +197,46 @@ func (b *ctxAttachBackend) ContainerAttach(ctx context.Context, name string, cfg
 		}
 	}
 }
+
+func TestServeShutdownCutsStreams(t *testing.T) {
+	fb := newFakeBackend()
+	fb.addContainer("c", true)
+	fb.logLines = []LogMessage{{Stream: "stdout", Line: []byte("x\n")}}
+	dir := t.TempDir()
+	if len(dir) > 80 {
+		t.Skip("temp dir too long for a unix socket")
+	}
+	ln, err := net.Listen("unix", dir+"/s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- New(fb, nil).Serve(ctx, ln) }()
+	sock := ln.Addr().String()
+
+	_, evR, _ := dialRaw(t, sock, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, logR, _ := dialRaw(t, sock, "GET /containers/c/logs?stdout=1&follow=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, attR, resp := dialRaw(t, sock, "POST /containers/c/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+	if resp.StatusCode != 101 {
+		t.Fatalf("attach status %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve returned %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	for name, r := range map[string]*bufio.Reader{"events": evR, "logs": logR, "attach": attR} {
+		done := make(chan error, 1)
+		go func() { _, err := io.ReadAll(r); done <- err }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s stream still open after shutdown", name)
+		}
+	}
+}

@@ -43,6 +43,9 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 		for k, val := range v.Components[i].Details {
 			details[k] = val
 		}
+		if details["Experimental"] == "" {
+			details["Experimental"] = "false"
+		}
 		details["ApiVersion"] = Version
 		details["MinAPIVersion"] = MinVersion
 		v.Components[i].Details = details
