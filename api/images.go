@@ -73,6 +73,10 @@ func (s *Server) imageList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Before 1.41 a single reference could be given as "filter".
+	if f := r.URL.Query().Get("filter"); f != "" && !versionAtLeast(r.Context(), "1.41") {
+		ef.Add("reference", f)
+	}
 	imgs, err := s.backend.Images(r.Context(), boolValue(r, "all"), ef)
 	if err != nil {
 		return err
@@ -117,9 +121,12 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// imagePost serves POST /images/{name...}/tag.
+// imagePost serves POST /images/{name...}/tag (and refuses push).
 func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	name, action, ok := splitImagePath(r.URL.Path)
+	if ok && action == "push" {
+		return errdefs.NotImplemented(errNotImplemented("pushing images is not supported yet"))
+	}
 	if !ok || action != "tag" {
 		return errPageNotFound
 	}

@@ -231,6 +231,8 @@ func TestErrorResponses(t *testing.T) {
 		{"pull not supported", "POST", "/images/create?fromImage=busybox&tag=latest", nil, "", 501, "not supported"},
 		{"import from URL", "POST", "/images/create?fromSrc=http://example.com/x.tar", nil, "", 501, "not supported"},
 		{"import empty", "POST", "/images/create?fromSrc=-", nil, "", 400, "empty tarball"},
+		{"push not supported", "POST", "/images/127.0.0.1:5000/a/b/push?tag=1", nil, "", 501, "not supported"},
+		{"legacy filter param", "GET", "/v1.40/images/json?filter=ghost&filters=%7B%22color%22%3A%5B%22x%22%5D%7D", nil, "", 400, "invalid filter 'color'"},
 		{"tag without repo", "POST", "/images/busybox/tag", nil, "", 400, "repo"},
 		{"delete missing image", "DELETE", "/images/ghost", nil, "", 404, "No such image"},
 		{"remove link", "DELETE", "/containers/stopped?link=1", nil, "", 400, "links"},
