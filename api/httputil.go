@@ -70,6 +70,8 @@ func decodeBody(r *http.Request, v any) error {
 		}
 	}
 	dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
+	// A field we do not know is a request we would silently misread.
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil
