@@ -5,13 +5,19 @@ package cli
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
 
+	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
 // StatusError carries the exit code a command must end with (as docker's
 // CLI does: 125 daemon error, 126 cannot execute, 127 not found, or the
-// container's own exit code for run/wait).
+// container's own exit code for run/wait). Its message has already been
+// printed when Status is non-empty.
 type StatusError struct {
 	Status string
 	Code   int
@@ -28,15 +34,104 @@ func ExitCode(err error) (int, bool) {
 	return 0, false
 }
 
+// Env is what every command works with: the standard streams, the
+// environment and a lazily built Engine API client.
+type Env struct {
+	In      io.Reader
+	Out     io.Writer
+	Err     io.Writer
+	Getenv  func(string) string
+	Version string
+	Conn    ConnOptions
+	api     *client.Client
+}
+
+// Client connects (once) to the daemon chosen by -H/BERTH_HOST/DOCKER_HOST.
+func (e *Env) Client() (*client.Client, error) {
+	if e.api != nil {
+		return e.api, nil
+	}
+	c, err := NewClient(e.Conn, e.Getenv, "berth-cli/"+e.Version)
+	if err != nil {
+		return nil, err
+	}
+	e.api = c
+	return c, nil
+}
+
 // NewRootCommand returns the `berth` command with every client command.
 // Global flags: -H/--host (then BERTH_HOST, DOCKER_HOST, the default socket).
 func NewRootCommand(version string) *cobra.Command {
+	return newRoot(&Env{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Version: version})
+}
+
+func newRoot(env *Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "berth",
 		Short:         "A container engine",
-		Version:       version,
+		Version:       env.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetIn(env.In)
+	root.SetOut(env.Out)
+	root.SetErr(env.Err)
+	fs := root.PersistentFlags()
+	fs.StringArrayVarP(&env.Conn.Hosts, "host", "H", nil, "Daemon socket to connect to")
+	fs.BoolVar(&env.Conn.TLS, "tls", false, "Use TLS; implied by --tlsverify")
+	fs.BoolVar(&env.Conn.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
+	fs.StringVar(&env.Conn.CACert, "tlscacert", "", "Trust certs signed only by this CA")
+	fs.StringVar(&env.Conn.Cert, "tlscert", "", "Path to TLS certificate file")
+	fs.StringVar(&env.Conn.Key, "tlskey", "", "Path to TLS key file")
+	// docker exits 125 on bad flags, printing the error and a hint.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return statusf(env, 125, "%s\n\nSee '%s --help'.", err, c.CommandPath())
+	})
+
+	containerCmd := &cobra.Command{Use: "container", Short: "Manage containers"}
+	imageCmd := &cobra.Command{Use: "image", Short: "Manage images"}
+	root.AddCommand(containerCmd, imageCmd,
+		newVersionCmd(env), newInfoCmd(env), newEventsCmd(env), newInspectCmd(env))
+
+	// Top-level shortcuts and their `container`/`image` twins, as docker has them.
+	for _, mk := range []func(*Env) *cobra.Command{
+		newRunCmd, newCreateCmd, newStartCmd, newStopCmd, newKillCmd, newRestartCmd,
+		newRmCmd, newPsCmd, newLogsCmd, newWaitCmd, newAttachCmd,
+	} {
+		root.AddCommand(mk(env))
+		c := mk(env)
+		switch c.Name() {
+		case "ps":
+			c.Use = strings.Replace(c.Use, "ps", "ls", 1)
+			c.Aliases = []string{"ps", "list"}
+		case "rm":
+			c.Aliases = []string{"remove"}
+		}
+		containerCmd.AddCommand(c)
+	}
+	containerCmd.AddCommand(newContainerInspectCmd(env), newPruneCmd(env))
+	for _, mk := range []func(*Env) *cobra.Command{newImagesCmd, newImportCmd, newTagCmd, newRmiCmd, newHistoryCmd} {
+		root.AddCommand(mk(env))
+		c := mk(env)
+		switch c.Name() {
+		case "images":
+			c.Use = strings.Replace(c.Use, "images", "ls", 1)
+			c.Aliases = []string{"images", "list"}
+		case "rmi":
+			c.Use = strings.Replace(c.Use, "rmi", "rm", 1)
+			c.Aliases = []string{"rmi", "remove"}
+		}
+		imageCmd.AddCommand(c)
+	}
+	imageCmd.AddCommand(newImageInspectCmd(env))
 	return root
 }
+
+// statusf prints "berth: <msg>" to stderr and returns the exit code, as the
+// docker CLI does for run/create failures and flag errors.
+func statusf(env *Env, code int, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintln(env.Err, "berth: "+msg)
+	return StatusError{Status: msg, Code: code}
+}
+
