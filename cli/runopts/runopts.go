@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/spf13/pflag"
@@ -78,6 +79,8 @@ type Options struct {
 func AddFlags(fs *pflag.FlagSet, run bool) *Options {
 	o := &Options{flags: fs}
 	fs.SetInterspersed(false) // everything after IMAGE belongs to the command
+	// -h is --hostname here, as in docker; help keeps only its long form.
+	fs.Bool("help", false, "Print usage")
 	if run {
 		fs.BoolVarP(&o.Detach, "detach", "d", false, "Run container in background and print container ID")
 		fs.BoolVar(&o.SigProxy, "sig-proxy", true, "Proxy received signals to the process")
@@ -265,10 +268,15 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 		b := true
 		hc.Init = &b
 	}
-	if o.OomKillDis {
-		b := true
-		hc.OomKillDisable = &b
-	}
+	oomKillDisable := o.OomKillDis
+	hc.OomKillDisable = &oomKillDisable
+	// Empty lists rather than null, byte-for-byte what docker's CLI sends.
+	hc.Devices = []container.DeviceMapping{}
+	hc.BlkioWeightDevice = []*blkiodev.WeightDevice{}
+	hc.BlkioDeviceReadBps = []*blkiodev.ThrottleDevice{}
+	hc.BlkioDeviceWriteBps = []*blkiodev.ThrottleDevice{}
+	hc.BlkioDeviceReadIOps = []*blkiodev.ThrottleDevice{}
+	hc.BlkioDeviceWriteIOps = []*blkiodev.ThrottleDevice{}
 	rp, err := ParseRestartPolicy(o.Restart)
 	if err != nil {
 		return nil, err
