@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/cli/formatter"
-	"github.com/moby/moby/client"
 	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 

@@ -134,4 +134,3 @@ func statusf(env *Env, code int, format string, args ...any) error {
 	fmt.Fprintln(env.Err, "berth: "+msg)
 	return StatusError{Status: msg, Code: code}
 }
-
