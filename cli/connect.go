@@ -52,8 +52,14 @@ func normalizeHost(h string) (string, error) {
 	case !strings.Contains(h, "://"):
 		return "tcp://" + h, nil
 	}
-	if _, err := client.ParseHostURL(h); err != nil {
+	u, err := client.ParseHostURL(h)
+	if err != nil {
 		return "", fmt.Errorf("invalid daemon host %q: %w", h, err)
+	}
+	switch u.Scheme {
+	case "unix", "tcp", "http", "https":
+	default:
+		return "", fmt.Errorf("invalid daemon host %q: unsupported protocol %q", h, u.Scheme)
 	}
 	return h, nil
 }
