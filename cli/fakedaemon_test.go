@@ -116,7 +116,7 @@ func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(200)
 	case p == "/containers/json":
 		jsonReply(200, d.list)
-	case strings.HasPrefix(p, "/containers/nosuch/"):
+	case p == "/containers/nosuch" || strings.HasPrefix(p, "/containers/nosuch/"):
 		jsonReply(404, `{"message":"No such container: nosuch"}`)
 	case strings.HasSuffix(p, "/json") && strings.HasPrefix(p, "/containers/"):
 		jsonReply(200, `{"Id":"`+fakeID+`","Name":"/web","State":{"Status":"running","Running":true,"ExitCode":0},"Config":{"Tty":`+boolJSON(d.tty)+`,"OpenStdin":false,"Image":"busybox"},"HostConfig":{"AutoRemove":false,"Memory":67108864}}`)
