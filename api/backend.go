@@ -104,6 +104,8 @@ type ContainerBackend interface {
 	// are answered as HTTP errors); the channel yields the result later.
 	ContainerWait(ctx context.Context, name string, condition container.WaitCondition) (<-chan container.WaitResponse, error)
 	ContainerAttach(ctx context.Context, name string, cfg AttachConfig) error
+	// ContainerResize sets the terminal size of a TTY container.
+	ContainerResize(ctx context.Context, name string, height, width uint16) error
 	// ContainerLogs returns the log lines and whether the container has a TTY
 	// (then the API writes them raw, else stdcopy-framed).
 	ContainerLogs(ctx context.Context, name string, opts LogsOptions) (msgs <-chan LogMessage, tty bool, err error)

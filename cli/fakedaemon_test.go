@@ -190,6 +190,10 @@ func runCLI(t *testing.T, d *fakeDaemon, stdin string, args ...string) (stdout, 
 	root := newRoot(env)
 	root.SetArgs(args)
 	err = root.Execute()
+	// What cmd/berth does with a status error.
+	if _, ok := ExitCode(err); ok && err.Error() != "" {
+		errb.WriteString(err.Error() + "\n")
+	}
 	return out.String(), errb.String(), err
 }
 

@@ -16,8 +16,8 @@ import (
 
 // StatusError carries the exit code a command must end with (as docker's
 // CLI does: 125 daemon error, 126 cannot execute, 127 not found, or the
-// container's own exit code for run/wait). Its message has already been
-// printed when Status is non-empty.
+// container's own exit code for run/wait). A non-empty Status is printed
+// to stderr by cmd/berth before exiting.
 type StatusError struct {
 	Status string
 	Code   int
@@ -85,7 +85,7 @@ func newRoot(env *Env) *cobra.Command {
 	fs.StringVar(&env.Conn.Key, "tlskey", "", "Path to TLS key file")
 	// docker exits 125 on bad flags, printing the error and a hint.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return statusf(env, 125, "%s\n\nSee '%s --help'.", err, c.CommandPath())
+		return statusf(125, "%s\n\nSee '%s --help'.", err, c.CommandPath())
 	})
 
 	containerCmd := &cobra.Command{Use: "container", Short: "Manage containers"}
@@ -127,10 +127,9 @@ func newRoot(env *Env) *cobra.Command {
 	return root
 }
 
-// statusf prints "berth: <msg>" to stderr and returns the exit code, as the
-// docker CLI does for run/create failures and flag errors.
-func statusf(env *Env, code int, format string, args ...any) error {
-	msg := fmt.Sprintf(format, args...)
-	fmt.Fprintln(env.Err, "berth: "+msg)
-	return StatusError{Status: msg, Code: code}
+// statusf returns an exit code with docker's "berth: <msg>" message, which
+// cmd/berth prints to stderr, as the docker CLI does for run/create
+// failures and flag errors.
+func statusf(code int, format string, args ...any) error {
+	return StatusError{Status: "berth: " + fmt.Sprintf(format, args...), Code: code}
 }

@@ -41,11 +41,11 @@ func newCreateCmd(env *Env) *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return statusf(env, 125, "'%s' requires at least 1 argument\n\nSee '%s --help'.", cmd.CommandPath(), cmd.CommandPath())
+				return statusf(125, "'%s' requires at least 1 argument\n\nSee '%s --help'.", cmd.CommandPath(), cmd.CommandPath())
 			}
 			req, err := opts.Parse(args, nil)
 			if err != nil {
-				return statusf(env, 125, "%s\n\nRun '%s --help' for more information", err, cmd.CommandPath())
+				return statusf(125, "%s\n\nRun '%s --help' for more information", err, cmd.CommandPath())
 			}
 			c, err := env.Client()
 			if err != nil {
@@ -53,7 +53,7 @@ func newCreateCmd(env *Env) *cobra.Command {
 			}
 			id, err := createContainer(context.Background(), env, c, req, opts.CIDFile)
 			if err != nil {
-				return statusf(env, 125, "%s\n\nRun '%s --help' for more information", err, cmd.CommandPath())
+				return statusf(125, "%s\n\nRun '%s --help' for more information", err, cmd.CommandPath())
 			}
 			fmt.Fprintln(env.Out, id)
 			return nil
@@ -99,11 +99,11 @@ func termFd(v any) (int, bool) {
 func runContainer(env *Env, cmd *cobra.Command, opts *runopts.Options, args []string) error {
 	usage := fmt.Sprintf("\n\nRun '%s --help' for more information", cmd.CommandPath())
 	if len(args) == 0 {
-		return statusf(env, 125, "'%s' requires at least 1 argument\n\nSee '%s --help'.", cmd.CommandPath(), cmd.CommandPath())
+		return statusf(125, "'%s' requires at least 1 argument\n\nSee '%s --help'.", cmd.CommandPath(), cmd.CommandPath())
 	}
 	req, err := opts.Parse(args, nil)
 	if err != nil {
-		return statusf(env, 125, "%s%s", err, usage)
+		return statusf(125, "%s%s", err, usage)
 	}
 	cfg := req.Config
 	if cfg.Tty && cfg.AttachStdin {
@@ -125,14 +125,14 @@ func runContainer(env *Env, cmd *cobra.Command, opts *runopts.Options, args []st
 	defer cancel()
 	id, err := createContainer(ctx, env, c, req, opts.CIDFile)
 	if err != nil {
-		return statusf(env, 125, "%s%s", err, usage)
+		return statusf(125, "%s%s", err, usage)
 	}
 	attached := cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr
 	var s *session
 	if attached {
 		s = &session{env: env, api: c, id: id, tty: cfg.Tty, stdin: cfg.AttachStdin, stdout: cfg.AttachStdout, stderr: cfg.AttachStderr, detachKeys: opts.DetachKeys}
 		if err := s.attach(ctx); err != nil {
-			return statusf(env, 125, "%s%s", err, usage)
+			return statusf(125, "%s%s", err, usage)
 		}
 		defer s.close()
 	}
@@ -147,7 +147,7 @@ func runContainer(env *Env, cmd *cobra.Command, opts *runopts.Options, args []st
 		if req.HostConfig.AutoRemove {
 			<-status // the daemon removes it; don't leave before it does
 		}
-		return statusf(env, code, "%s%s", err, usage)
+		return statusf(code, "%s%s", err, usage)
 	}
 	if !attached {
 		fmt.Fprintln(env.Out, id)

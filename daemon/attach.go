@@ -114,3 +114,19 @@ func (d *Daemon) replayLogs(ctx context.Context, c *Container, stdout, stderr io
 		}
 	}
 }
+
+// ContainerResize implements api.ContainerBackend.
+func (d *Daemon) ContainerResize(ctx context.Context, name string, height, width uint16) error {
+	c, err := d.containers.get(name)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	cl := c.shim
+	running := c.State.running()
+	c.mu.Unlock()
+	if !running || cl == nil {
+		return errdefs.Conflictf("Container %s is not running", c.ID)
+	}
+	return cl.Resize(ctx, height, width)
+}

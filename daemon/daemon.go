@@ -26,6 +26,7 @@ type Daemon struct {
 	images     *image.Store
 	containers *containerStore
 	events     *events.Bus
+	shims      *shim.Launcher
 	started    time.Time
 }
 
@@ -47,7 +48,13 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: open image store: %w", err)
 	}
+	shims, err := shim.NewLauncher(filepath.Join(cfg.ExecRoot, "shims"))
+	if err != nil {
+		imgs.Close()
+		return nil, err
+	}
 	d := &Daemon{
+		shims:      shims,
 		cfg:        cfg,
 		log:        cfg.Log,
 		images:     imgs,
@@ -65,6 +72,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 // Close releases the daemon's resources. Containers keep running under
 // their shims; the next daemon finds them again.
 func (d *Daemon) Close() error {
+	d.shims.Close()
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
 		if c.shim != nil {

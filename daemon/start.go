@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -60,19 +62,22 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 // launch prepares the bundle, starts a shim, connects the attaches made
 // before start (so no output is lost) and starts the process. Caller holds c.mu.
 func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, error) {
+	t0 := time.Now()
 	rootfs, err := d.images.MountRootfs(ctx, c.ID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("mount rootfs: %w", err)
 	}
+	tMount := time.Since(t0)
 	if err := d.writeBundle(c, rootfs); err != nil {
 		return nil, 0, err
 	}
+	tBundle := time.Since(t0)
 	os.RemoveAll(c.stateDir)
 	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("start: %w", err)
 	}
 	logCfg := c.HostConfig.LogConfig.Config
-	cl, err := shim.Launch(ctx, shim.Config{
+	cl, err := d.shims.Launch(ctx, shim.Config{
 		ID:              c.ID,
 		BundleDir:       c.bundleDir(),
 		StateDir:        c.stateDir,
@@ -100,7 +105,9 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		p.result <- done
 	}
 	c.pending = nil
+	tShim := time.Since(t0)
 	pid, err := cl.Start(ctx)
+	d.log.Debug("launch", "id", c.ID, "mount", tMount, "bundle", tBundle, "shim", tShim, "started", time.Since(t0))
 	if err != nil {
 		cl.Shutdown(ctx)
 		cl.Close()
@@ -125,6 +132,11 @@ func (d *Daemon) failPending(c *Container, err error) {
 func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	ctx := context.Background()
 	st, err := cl.Wait(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		// The daemon is shutting down and closed its shim clients: the
+		// container keeps running and the next daemon reconnects.
+		return
+	}
 	if err != nil {
 		// The shim died under us: take its recorded status, else 255.
 		var ok bool
@@ -150,10 +162,17 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	d.containerEvent(c, eventtypes.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
 	c.mu.Unlock()
 
-	cl.Shutdown(ctx)
-	cl.Close()
-	os.RemoveAll(c.stateDir)
-	if !autoRemove {
+	release := func() {
+		cl.Shutdown(ctx)
+		cl.Close()
+		os.RemoveAll(c.stateDir)
+	}
+	if autoRemove {
+		// Nothing will start this container again: release the shim and
+		// the cgroup while the removal runs (docker run --rm waits for it).
+		go release()
+	} else {
+		release()
 		d.images.UnmountRootfs(ctx, c.ID)
 	}
 	// Waiters see the exit only once the record is saved.

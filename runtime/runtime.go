@@ -10,13 +10,10 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"os"
 	"syscall"
 	"time"
 )
-
-var errTODO = errors.New("runtime: not implemented yet")
 
 // IO is the stdio of the container process. When the bundle's
 // process.terminal is true, Stdin/Stdout/Stderr are ignored and the runtime
@@ -75,9 +72,24 @@ type Options struct {
 }
 
 // New returns the runtime selected by opts.
-func New(opts Options) (Runtime, error) { return nil, errTODO }
+//
+// An external runtime (runc) leaves the container process orphaned when its
+// `create` command exits, so the caller of New must be a child subreaper to
+// be able to reap it: New sets PR_SET_CHILD_SUBREAPER on the calling process
+// in that case (the shim is meant to be that process).
+func New(opts Options) (Runtime, error) {
+	if opts.CgroupParent == "" {
+		opts.CgroupParent = "/berth"
+	}
+	switch opts.Name {
+	case "", "berth":
+		return newBuiltin(opts), nil
+	default:
+		return newExternal(opts)
+	}
+}
 
 // InitMain is the entry point of the hidden container-init mode of the
 // berth binary (argv[1] == "__init"). It never returns on success: it sets
 // up the container from inside its namespaces and execs the user process.
-func InitMain() { os.Exit(1) }
+func InitMain() { initMain() }

@@ -33,6 +33,9 @@ func main() {
 	root.AddCommand(newRegistryCommand())
 	if err := root.Execute(); err != nil {
 		if code, ok := cli.ExitCode(err); ok {
+			if msg := err.Error(); msg != "" {
+				fmt.Fprintln(os.Stderr, msg)
+			}
 			os.Exit(code)
 		}
 		fmt.Fprintln(os.Stderr, err)

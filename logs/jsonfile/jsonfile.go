@@ -7,12 +7,8 @@
 package jsonfile
 
 import (
-	"context"
-	"errors"
 	"time"
 )
-
-var errTODO = errors.New("jsonfile: not implemented yet")
 
 // Entry is one log line (Line keeps its trailing newline if it had one).
 type Entry struct {
@@ -31,8 +27,9 @@ type ReadOptions struct {
 	Stop <-chan struct{}
 }
 
-// Read streams the entries of the log at path (and its rotated files).
-// The channel is closed at the end; a missing log yields nothing.
-func Read(ctx context.Context, path string, opts ReadOptions) (<-chan Entry, error) {
-	return nil, errTODO
+// record is the on-disk form of an entry.
+type record struct {
+	Log    string    `json:"log"`
+	Stream string    `json:"stream"`
+	Time   time.Time `json:"time"`
 }

@@ -7,12 +7,13 @@
 package cgroups
 
 import (
-	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
 
+	"github.com/berth-dev/berth/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-var errTODO = errors.New("cgroups: not implemented yet")
 
 // Manager is one container's cgroup (one directory per v1 controller, or
 // one v2 directory).
@@ -40,4 +41,44 @@ type Stats struct {
 
 // New returns the manager for the cgroup at path (relative to the
 // hierarchy roots, like "/berth/<id>"), detecting the host's layout.
-func New(path string) (Manager, error) { return nil, errTODO }
+func New(path string) (Manager, error) {
+	rel, err := cleanPath(path)
+	if err != nil {
+		return nil, err
+	}
+	l, err := detectLayout()
+	if err != nil {
+		return nil, err
+	}
+	if l.unified != "" && len(l.v1) == 0 {
+		return &v2{dir: filepath.Join(l.unified, rel), root: l.unified}, nil
+	}
+	m := &v1{dirs: map[string]string{}}
+	for ctrl, mnt := range l.v1 {
+		m.dirs[ctrl] = filepath.Join(mnt, rel)
+	}
+	if l.unified != "" {
+		// Hybrid: the limits live in v1; the unified hierarchy only
+		// tracks the processes (it is where systemd and others look).
+		m.track = &v2{dir: filepath.Join(l.unified, rel), root: l.unified}
+	}
+	return m, nil
+}
+
+// cleanPath turns a cgroupsPath into a clean relative path that cannot
+// climb out of the hierarchy root.
+func cleanPath(p string) (string, error) {
+	if strings.Contains(p, ":") {
+		return "", errdefs.InvalidParameterf("cgroups: systemd-style path %q not supported", p)
+	}
+	rel := strings.TrimPrefix(filepath.Clean("/"+p), "/")
+	if rel == "" {
+		return "", errdefs.InvalidParameterf("cgroups: empty cgroup path %q", p)
+	}
+	return rel, nil
+}
+
+// errUnsupported reports a limit the host cannot apply.
+func errUnsupported(what string, err error) error {
+	return fmt.Errorf("cgroups: %s not supported by this kernel or cgroup layout: %w", what, err)
+}

@@ -9,12 +9,8 @@
 package spec
 
 import (
-	"errors"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
-
-var errTODO = errors.New("spec: not implemented yet")
 
 // Options describe one container's process and limits, already merged
 // with its image's config by the caller.
@@ -61,4 +57,4 @@ type Options struct {
 // Generate returns the OCI config for opts. It reads the rootfs to resolve
 // User (via /etc/passwd and /etc/group inside the root) and fails with an
 // errdefs.InvalidParameter error for an unknown user or malformed option.
-func Generate(opts Options) (*specs.Spec, error) { return nil, errTODO }
+func Generate(opts Options) (*specs.Spec, error) { return generate(opts, hostFacts()) }

@@ -1,0 +1,173 @@
+package shim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Launcher launches shims, keeping one booted in advance (from the first
+// launch on) so that a container start does not wait for a process to boot.
+type Launcher struct {
+	dir      string
+	exe      string
+	mu       sync.Mutex
+	warm     string // socket name of the waiting shim in dir, "" if none
+	filling  bool
+	closed   bool
+	n        int
+	disabled bool // BERTH_NO_WARM_SHIM=1 turns prebooting off, for comparisons
+}
+
+// NewLauncher keeps the waiting shim's socket in dir.
+func NewLauncher(dir string) (*Launcher, error) {
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("shim launcher: %w", err)
+	}
+	return &Launcher{dir: dir, exe: "/proc/self/exe", disabled: os.Getenv("BERTH_NO_WARM_SHIM") == "1"}, nil
+}
+
+// Launch is like the Launch function, using the waiting shim when one is ready.
+func (l *Launcher) Launch(ctx context.Context, cfg Config) (*Client, error) {
+	if l.disabled {
+		return launchExe(ctx, cfg, l.exe)
+	}
+	l.mu.Lock()
+	name := l.warm
+	l.warm = ""
+	l.mu.Unlock()
+	// Boot the next one once this start is done: on a small machine a boot
+	// in parallel would slow this one down.
+	time.AfterFunc(200*time.Millisecond, l.refill)
+	if name != "" {
+		if err := writeConfig(cfg); err != nil {
+			return nil, err
+		}
+		if err := l.configure(ctx, name, cfg.StateDir); err == nil {
+			return Connect(ctx, cfg.StateDir)
+		}
+	}
+	return launchExe(ctx, cfg, l.exe)
+}
+
+func writeConfig(cfg Config) error {
+	if cfg.StateDir == "" || cfg.ID == "" {
+		return errors.New("launch shim: ID and StateDir are required")
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("launch shim: %w", err)
+	}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("launch shim: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.StateDir, configName), data, 0o600); err != nil {
+		return fmt.Errorf("launch shim: %w", err)
+	}
+	return nil
+}
+
+// configure hands the waiting shim its container's state dir and waits
+// until it listens there.
+func (l *Launcher) configure(ctx context.Context, name, stateDir string) error {
+	conn, err := dialNamed(ctx, l.dir, name)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	data, _ := json.Marshal(struct {
+		StateDir string `json:"stateDir"`
+	}{stateDir})
+	if _, err := conn.Write(append(data, '\n')); err != nil {
+		return err
+	}
+	var res response
+	if err := json.NewDecoder(conn).Decode(&res); err != nil {
+		return err
+	}
+	if res.Error != "" {
+		return errors.New(res.Error)
+	}
+	return nil
+}
+
+func (l *Launcher) refill() {
+	l.mu.Lock()
+	if l.closed || l.warm != "" || l.filling {
+		l.mu.Unlock()
+		return
+	}
+	l.filling = true
+	l.n++
+	name := "w" + strconv.Itoa(l.n) + ".sock"
+	l.mu.Unlock()
+	err := l.boot(name)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.filling = false
+	if err != nil {
+		return
+	}
+	if l.closed {
+		l.discard(name)
+		return
+	}
+	l.warm = name
+}
+
+// boot starts a waiting shim and returns once it listens.
+func (l *Launcher) boot(name string) error {
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	cmd := &exec.Cmd{
+		Path:        l.exe,
+		Args:        []string{"berth-shim", shimArg, "--warm", l.dir, name, strconv.Itoa(os.Getpid())},
+		Dir:         "/",
+		Env:         []string{"PATH=" + os.Getenv("PATH")},
+		ExtraFiles:  []*os.File{wr},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		wr.Close()
+		return err
+	}
+	wr.Close()
+	go cmd.Wait()
+	msg, _ := io.ReadAll(rd)
+	if len(msg) > 0 {
+		return errors.New(string(msg))
+	}
+	return nil
+}
+
+// discard ends a waiting shim: it exits when its connection carries nothing.
+func (l *Launcher) discard(name string) {
+	if conn, err := dialNamed(context.Background(), l.dir, name); err == nil {
+		conn.Close()
+	}
+}
+
+// Close stops the waiting shim (it has no container).
+func (l *Launcher) Close() {
+	l.mu.Lock()
+	l.closed = true
+	name := l.warm
+	l.warm = ""
+	l.mu.Unlock()
+	if name != "" {
+		l.discard(name)
+	}
+}
