@@ -162,8 +162,12 @@ func (c Container) Networks() string {
 
 // MarshalJSON gives `{{json .}}` every field, as docker does.
 func (c Container) MarshalJSON() ([]byte, error) {
-	return json.Marshal(map[string]string{
-		"ID": c.ID(), "Names": c.Names(), "Image": c.Image(), "Command": c.Command(),
+	var platform any // null unless the daemon reports the image's platform
+	if d := c.C.ImageManifestDescriptor; d != nil && d.Platform != nil {
+		platform = d.Platform
+	}
+	return json.Marshal(map[string]any{
+		"Platform": platform, "ID": c.ID(), "Names": c.Names(), "Image": c.Image(), "Command": c.Command(),
 		"CreatedAt": c.CreatedAt(), "RunningFor": c.RunningFor(), "Ports": c.Ports(),
 		"State": c.State(), "Status": c.Status(), "Size": c.Size(), "Labels": c.Labels(),
 		"Mounts": c.Mounts(), "LocalVolumes": c.LocalVolumes(), "Networks": c.Networks(),
