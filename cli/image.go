@@ -114,7 +114,7 @@ func newImportCmd(env *Env) *cobra.Command {
 				return err
 			}
 			defer rc.Close()
-			return displayJSON(env, rc)
+			return displayJSON(env.Out, rc)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "Apply Dockerfile instruction to the created image")
@@ -125,7 +125,7 @@ func newImportCmd(env *Env) *cobra.Command {
 
 // displayJSON renders a daemon progress stream (import, pull) as plain
 // lines, like docker does when output is not a terminal.
-func displayJSON(env *Env, r io.Reader) error {
+func displayJSON(out io.Writer, r io.Reader) error {
 	dec := json.NewDecoder(r)
 	for {
 		var m struct {
@@ -144,13 +144,41 @@ func displayJSON(env *Env, r io.Reader) error {
 		case m.ErrorMessage != "":
 			return errors.New(m.ErrorMessage)
 		case m.Stream != "":
-			fmt.Fprint(env.Out, m.Stream)
+			fmt.Fprint(out, m.Stream)
 		case m.Status != "" && m.ID != "":
-			fmt.Fprintf(env.Out, "%s: %s\n", m.ID, m.Status)
+			fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
 		case m.Status != "":
-			fmt.Fprintln(env.Out, m.Status)
+			fmt.Fprintln(out, m.Status)
 		}
 	}
+}
+
+func newPullCmd(env *Env) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short: "Download an image from a registry",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := env.Client()
+			if err != nil {
+				return err
+			}
+			out := env.Out
+			if quiet {
+				out = io.Discard
+			}
+			if err := pullImage(context.Background(), env, c, args[0], out); err != nil {
+				return err
+			}
+			if quiet {
+				fmt.Fprintln(env.Out, familiarTagged(args[0]))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
+	return cmd
 }
 
 func newTagCmd(env *Env) *cobra.Command {

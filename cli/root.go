@@ -110,7 +110,7 @@ func newRoot(env *Env) *cobra.Command {
 		containerCmd.AddCommand(c)
 	}
 	containerCmd.AddCommand(newContainerInspectCmd(env), newPruneCmd(env))
-	for _, mk := range []func(*Env) *cobra.Command{newImagesCmd, newImportCmd, newTagCmd, newRmiCmd, newHistoryCmd} {
+	for _, mk := range []func(*Env) *cobra.Command{newImagesCmd, newImportCmd, newPullCmd, newTagCmd, newRmiCmd, newHistoryCmd} {
 		root.AddCommand(mk(env))
 		c := mk(env)
 		switch c.Name() {

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"io"
 	"os"
 	"os/signal"
@@ -12,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/berth-dev/berth/cli/runopts"
+	"github.com/containerd/errdefs"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -51,7 +56,7 @@ func newCreateCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			id, err := createContainer(context.Background(), env, c, req, opts.CIDFile)
+			id, err := createContainer(context.Background(), env, c, req, opts.CIDFile, opts.Pull)
 			if err != nil {
 				return statusf(125, "%s\n\nRun '%s --help' for more information", err, cmd.CommandPath())
 			}
@@ -63,15 +68,31 @@ func newCreateCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-func createContainer(ctx context.Context, env *Env, c *client.Client, req *runopts.Request, cidFile string) (string, error) {
+func createContainer(ctx context.Context, env *Env, c *client.Client, req *runopts.Request, cidFile, pull string) (string, error) {
 	if cidFile != "" {
 		if _, err := os.Stat(cidFile); err == nil {
 			return "", fmt.Errorf("container ID file found, make sure the other container isn't running or delete %s", cidFile)
 		}
 	}
-	res, err := c.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Config: req.Config, HostConfig: req.HostConfig, NetworkingConfig: req.NetworkingConfig, Name: req.Name,
-	})
+	create := func() (client.ContainerCreateResult, error) {
+		return c.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config: req.Config, HostConfig: req.HostConfig, NetworkingConfig: req.NetworkingConfig, Name: req.Name,
+		})
+	}
+	if pull == "always" {
+		if err := pullImage(ctx, env, c, req.Config.Image, env.Err); err != nil {
+			return "", err
+		}
+	}
+	res, err := create()
+	// Like docker: a missing image is pulled, then the create retried.
+	if err != nil && errdefs.IsNotFound(err) && pull != "never" && strings.Contains(err.Error(), "No such image") {
+		fmt.Fprintf(env.Err, "Unable to find image '%s' locally\n", familiarTagged(req.Config.Image))
+		if err := pullImage(ctx, env, c, req.Config.Image, env.Err); err != nil {
+			return "", err
+		}
+		res, err = create()
+	}
 	if err != nil {
 		return "", err
 	}
@@ -86,7 +107,27 @@ func createContainer(ctx context.Context, env *Env, c *client.Client, req *runop
 	return res.ID, nil
 }
 
-// fdOf returns the file descriptor behind a stream, if it is a terminal.
+// familiarTagged renders a reference the way docker's messages do
+// ("busybox:latest").
+func familiarTagged(ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ref
+	}
+	return reference.FamiliarString(reference.TagNameOnly(named))
+}
+
+// pullImage pulls ref, printing the daemon's progress to out.
+func pullImage(ctx context.Context, env *Env, c *client.Client, ref string, out io.Writer) error {
+	rc, err := c.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return displayJSON(out, rc)
+}
+
+// termFd returns the file descriptor behind a stream, if it is a terminal.
 func termFd(v any) (int, bool) {
 	f, ok := v.(interface{ Fd() uintptr })
 	if !ok {
@@ -123,7 +164,7 @@ func runContainer(env *Env, cmd *cobra.Command, opts *runopts.Options, args []st
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	id, err := createContainer(ctx, env, c, req, opts.CIDFile)
+	id, err := createContainer(ctx, env, c, req, opts.CIDFile, opts.Pull)
 	if err != nil {
 		return statusf(125, "%s%s", err, usage)
 	}
