@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/containerd/errdefs"
-	"github.com/distribution/reference"
 	"io"
 	"os"
 	"os/signal"
