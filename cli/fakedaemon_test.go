@@ -38,6 +38,7 @@ type fakeDaemon struct {
 	list     string // JSON for GET /containers/json
 	startErr string // error message for POST /start (404/500 body)
 	startSC  int
+	missing  bool // first create answers 404 No such image, until a pull
 }
 
 const fakeID = "a088b1ce8fb22a074465f16fd20ecd84f330dbb8a47fc4d52cf88d13497b52d1"
@@ -88,8 +89,18 @@ func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		d.mu.Lock()
 		d.createBody = body
+		missing := d.missing
 		d.mu.Unlock()
+		if missing {
+			jsonReply(404, `{"message":"No such image: 127.0.0.1:5099/rsx/built:1"}`)
+			return
+		}
 		jsonReply(201, `{"Id":"`+fakeID+`","Warnings":[]}`)
+	case p == "/images/create" && r.URL.Query().Get("fromImage") != "":
+		d.mu.Lock()
+		d.missing = false
+		d.mu.Unlock()
+		jsonReply(200, `{"status":"Pulling from rsx/built","id":"1"}`+"\n"+`{"status":"Digest: sha256:abc"}`+"\n"+`{"status":"Status: Downloaded newer image for 127.0.0.1:5099/rsx/built:1"}`+"\n")
 	case strings.HasSuffix(p, "/attach"):
 		d.hijack(w, r)
 	case strings.HasSuffix(p, "/wait"):

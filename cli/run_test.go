@@ -254,3 +254,20 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+func TestRunPullsMissingImage(t *testing.T) {
+	want, _ := captureRequests(t, "run-pull.txt")
+	d := newFakeDaemon(t)
+	d.missing = true
+	stdout, stderr, err := runCLI(t, d, "", "run", "--rm", "127.0.0.1:5099/rsx/built:1")
+	if err != nil {
+		t.Fatalf("run: %v (stderr %q)", err, stderr)
+	}
+	if got := normAll(d.log()); !reflect.DeepEqual(got, want) {
+		t.Errorf("requests differ from docker's:\n got  %q\n want %q", got, want)
+	}
+	if !strings.HasPrefix(stderr, "Unable to find image '127.0.0.1:5099/rsx/built:1' locally\n1: Pulling from rsx/built\n") ||
+		!strings.Contains(stderr, "Status: Downloaded newer image") || stdout != "hi\n" {
+		t.Errorf("stdout %q stderr %q", stdout, stderr)
+	}
+}
