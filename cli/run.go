@@ -320,13 +320,33 @@ func (s *session) finish(ctx context.Context, status <-chan int, outTerm bool) e
 		}
 		outDone <- err
 	}()
+	detached := make(chan struct{})
 	if s.stdin {
+		in := s.env.In
+		if s.tty {
+			// As docker does: the client watches for the detach keys itself.
+			keys, err := parseDetachKeys(s.detachKeys)
+			if err != nil {
+				return err
+			}
+			in = &escapeReader{r: in, keys: keys}
+		}
 		go func() {
-			_, _ = io.Copy(s.hj.Conn, s.env.In)
+			_, err := io.Copy(s.hj.Conn, in)
+			if errors.Is(err, errDetached) {
+				close(detached)
+				return
+			}
 			_ = s.hj.CloseWrite()
 		}()
 	}
-	err := <-outDone
+	var err error
+	select {
+	case err = <-outDone:
+	case <-detached:
+		s.close()
+		return nil
+	}
 	s.close()
 	if err != nil && !errors.Is(err, io.EOF) && ctx.Err() == nil && !isClosedConn(err) {
 		return err
