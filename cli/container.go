@@ -44,7 +44,7 @@ func newStartCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "start [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Start one or more stopped containers",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if attach || interactive {
 				if len(args) > 1 {
@@ -52,10 +52,18 @@ func newStartCmd(env *Env) *cobra.Command {
 				}
 				return startAttached(env, args[0], interactive, detachKeys)
 			}
-			return forEach(env, args, func(ctx context.Context, c *client.Client, name string) error {
+			var failed []string
+			err := forEach(env, args, func(ctx context.Context, c *client.Client, name string) error {
 				_, err := c.ContainerStart(ctx, name, client.ContainerStartOptions{})
+				if err != nil {
+					failed = append(failed, name)
+				}
 				return err
 			})
+			if len(failed) > 0 {
+				return fmt.Errorf("%w\nError: failed to start containers: %s", err, strings.Join(failed, ", "))
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&attach, "attach", "a", false, "Attach STDOUT/STDERR and forward signals")
@@ -96,7 +104,7 @@ func newStopCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stop [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Stop one or more running containers",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := client.ContainerStopOptions{Signal: signal}
 			if cmd.Flags().Changed("timeout") || cmd.Flags().Changed("time") {
@@ -121,7 +129,7 @@ func newRestartCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restart [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Restart one or more containers",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := client.ContainerRestartOptions{Signal: signal}
 			if cmd.Flags().Changed("timeout") || cmd.Flags().Changed("time") {
@@ -145,7 +153,7 @@ func newKillCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "kill [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Kill one or more running containers",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return forEach(env, args, func(ctx context.Context, c *client.Client, name string) error {
 				_, err := c.ContainerKill(ctx, name, client.ContainerKillOptions{Signal: signal})
@@ -162,7 +170,7 @@ func newRmCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rm [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Remove one or more containers",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return forEach(env, args, func(ctx context.Context, c *client.Client, name string) error {
 				_, err := c.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: force, RemoveVolumes: volumes, RemoveLinks: links})
@@ -180,7 +188,7 @@ func newWaitCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "wait CONTAINER [CONTAINER...]",
 		Short: "Block until one or more containers stop, then print their exit codes",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
@@ -226,7 +234,7 @@ func newPsCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS]",
 		Short: "List containers",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
@@ -280,7 +288,7 @@ func newLogsCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
 		Short: "Fetch the logs of a container",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
@@ -321,7 +329,7 @@ func newPruneCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove all stopped containers",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := parseFilters(filters)
 			if err != nil {

@@ -129,6 +129,8 @@ func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
 		jsonReply(200, d.list)
 	case p == "/containers/nosuch" || strings.HasPrefix(p, "/containers/nosuch/"):
 		jsonReply(404, `{"message":"No such container: nosuch"}`)
+	case strings.HasPrefix(p, "/images/nosuch/"):
+		jsonReply(404, `{"message":"No such image: nosuch"}`)
 	case strings.HasSuffix(p, "/json") && strings.HasPrefix(p, "/containers/"):
 		jsonReply(200, `{"Id":"`+fakeID+`","Name":"/web","State":{"Status":"running","Running":true,"ExitCode":0},"Config":{"Tty":`+boolJSON(d.tty)+`,"OpenStdin":false,"Image":"busybox"},"HostConfig":{"AutoRemove":false,"Memory":67108864}}`)
 	case strings.HasSuffix(p, "/logs"):

@@ -23,7 +23,7 @@ func newImagesCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
 		Short: "List images",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
@@ -80,7 +80,7 @@ func newImportCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
 		Short: "Import the contents from a tarball to create a filesystem image",
-		Args:  cobra.RangeArgs(1, 2),
+		Args:  rangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
@@ -158,7 +158,7 @@ func newPullCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Download an image from a registry",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
@@ -185,7 +185,7 @@ func newTagCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
 		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
-		Args:  cobra.ExactArgs(2),
+		Args:  exactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
@@ -202,7 +202,7 @@ func newRmiCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rmi [OPTIONS] IMAGE [IMAGE...]",
 		Short: "Remove one or more images",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
@@ -241,7 +241,7 @@ func newHistoryCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "history [OPTIONS] IMAGE",
 		Short: "Show the history of an image",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {

@@ -53,7 +53,7 @@ func runInspect(env *Env, refs []string, format string, size bool, kind string, 
 	for _, ref := range refs {
 		obj, err := find(ctx, c, ref, size)
 		if err != nil {
-			if errdefs.IsNotFound(err) {
+			if errdefs.IsNotFound(err) && kind == "object" {
 				errs = append(errs, fmt.Sprintf("Error: No such %s: %s", kind, ref))
 			} else {
 				errs = append(errs, err.Error())
@@ -119,7 +119,7 @@ func newInspectCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
 		Short: "Return low-level information on berth objects",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch typ {
 			case "container":
@@ -150,7 +150,7 @@ func newContainerInspectCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Display detailed information on one or more containers",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInspect(env, args, format, size, "container", inspectContainer)
 		},
@@ -165,7 +165,7 @@ func newImageInspectCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] IMAGE [IMAGE...]",
 		Short: "Display detailed information on one or more images",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInspect(env, args, format, false, "image", inspectImage)
 		},

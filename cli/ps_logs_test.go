@@ -143,8 +143,14 @@ func TestDaemonErrors(t *testing.T) {
 			t.Errorf("%v: should exit 1 like docker, not a status code", args)
 		}
 	}
-	_, _, err := runCLI(t, d, "", "inspect", "--type", "container", "nosuch")
-	if err == nil || err.Error() != "Error: No such container: nosuch" {
+	// docker: typed inspect passes the daemon's error, plain inspect
+	// says "No such object" after trying every type.
+	stdout, _, err := runCLI(t, d, "", "inspect", "--type", "container", "nosuch")
+	if err == nil || err.Error() != "Error response from daemon: No such container: nosuch" || stdout != "[]\n" {
+		t.Errorf("inspect --type container: %q, %v", stdout, err)
+	}
+	_, _, err = runCLI(t, d, "", "inspect", "nosuch")
+	if err == nil || err.Error() != "Error: No such object: nosuch" {
 		t.Errorf("inspect: %v", err)
 	}
 }

@@ -84,9 +84,7 @@ func newRoot(env *Env) *cobra.Command {
 	fs.StringVar(&env.Conn.Cert, "tlscert", "", "Path to TLS certificate file")
 	fs.StringVar(&env.Conn.Key, "tlskey", "", "Path to TLS key file")
 	// docker exits 125 on bad flags, printing the error and a hint.
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return statusf(125, "%s\n\nSee '%s --help'.", err, c.CommandPath())
-	})
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError(c, err) })
 
 	containerCmd := &cobra.Command{Use: "container", Short: "Manage containers"}
 	imageCmd := &cobra.Command{Use: "image", Short: "Manage images"}
@@ -124,7 +122,76 @@ func newRoot(env *Env) *cobra.Command {
 		imageCmd.AddCommand(c)
 	}
 	imageCmd.AddCommand(newImageInspectCmd(env))
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.DisableFlagsInUseLine = true // docker's usage lines list [OPTIONS] themselves
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 	return root
+}
+
+// usageError reports a bad flag like docker: the error, the usage line,
+// a hint, exit 125.
+func usageError(c *cobra.Command, err error) error {
+	return StatusError{Code: 125, Status: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, c.UseLine(), c.CommandPath())}
+}
+
+// Argument-count checks with docker's wording (exit 1).
+func argsError(c *cobra.Command, what, hint string) error {
+	return fmt.Errorf("berth: '%s' %s\n\nUsage:  %s\n\n%s '%s --help' for more information", c.CommandPath(), what, c.UseLine(), hint, c.CommandPath())
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return "argument"
+	}
+	return "arguments"
+}
+
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return argsError(c, "accepts no arguments", "Run")
+	}
+	return nil
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < n {
+			return argsError(c, fmt.Sprintf("requires at least %d %s", n, plural(n)), "See")
+		}
+		return nil
+	}
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return argsError(c, fmt.Sprintf("requires %d %s", n, plural(n)), "Run")
+		}
+		return nil
+	}
+}
+
+func rangeArgs(lo, hi int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return argsError(c, fmt.Sprintf("requires at least %d and at most %d %s", lo, hi, plural(hi)), "See")
+		}
+		return nil
+	}
+}
+
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) > n {
+			return argsError(c, fmt.Sprintf("requires at most %d %s", n, plural(n)), "See")
+		}
+		return nil
+	}
 }
 
 // statusf returns an exit code with docker's "berth: <msg>" message, which

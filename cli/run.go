@@ -26,7 +26,7 @@ func newRunCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create and run a new container from an image",
-		Args:  cobra.ArbitraryArgs,
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runContainer(env, cmd, opts, args)
 		},
@@ -40,14 +40,11 @@ func newCreateCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create a new container",
-		Args:  cobra.ArbitraryArgs,
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return statusf(125, "'%s' requires at least 1 argument\n\nSee '%s --help'.", cmd.CommandPath(), cmd.CommandPath())
-			}
 			req, err := opts.Parse(args, nil)
 			if err != nil {
-				return statusf(125, "%s\n\nRun '%s --help' for more information", err, cmd.CommandPath())
+				return parseError(cmd, err)
 			}
 			c, err := env.Client()
 			if err != nil {
@@ -136,12 +133,9 @@ func termFd(v any) (int, bool) {
 
 func runContainer(env *Env, cmd *cobra.Command, opts *runopts.Options, args []string) error {
 	usage := fmt.Sprintf("\n\nRun '%s --help' for more information", cmd.CommandPath())
-	if len(args) == 0 {
-		return statusf(125, "'%s' requires at least 1 argument\n\nSee '%s --help'.", cmd.CommandPath(), cmd.CommandPath())
-	}
 	req, err := opts.Parse(args, nil)
 	if err != nil {
-		return statusf(125, "%s%s", err, usage)
+		return parseError(cmd, err)
 	}
 	cfg := req.Config
 	if cfg.Tty && cfg.AttachStdin {
@@ -196,6 +190,16 @@ func runContainer(env *Env, cmd *cobra.Command, opts *runopts.Options, args []st
 		defer stop()
 	}
 	return s.finish(ctx, status, outTerm)
+}
+
+// parseError reports a run/create option error: bad values as usage
+// errors, conflicts as "berth: ..." (both exit 125, like docker).
+func parseError(cmd *cobra.Command, err error) error {
+	var fe runopts.FlagError
+	if errors.As(err, &fe) {
+		return usageError(cmd, err)
+	}
+	return statusf(125, "%s\n\nRun '%s --help' for more information", err, cmd.CommandPath())
 }
 
 // startErrorCode maps a start failure to docker's exit codes: 127 when the
@@ -398,7 +402,7 @@ func newAttachCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "attach [OPTIONS] CONTAINER",
 		Short: "Attach local standard input, output, and error streams to a running container",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {

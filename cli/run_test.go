@@ -149,24 +149,36 @@ func TestRunExitCodes(t *testing.T) {
 	}
 }
 
-func TestRunBadFlagsExit125(t *testing.T) {
+// Usage errors read and exit like docker 28's (checked against the real
+// docker CLI): bad flags 125, wrong argument counts 1.
+func TestUsageErrors(t *testing.T) {
 	d := newFakeDaemon(t)
-	for _, args := range [][]string{
-		{"run", "--memory", "lots", "busybox"},
-		{"run", "--no-such-flag", "busybox"},
-		{"run", "--rm", "--restart", "always", "busybox"},
-		{"run"},
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr string
+	}{
+		{[]string{"run", "--memory", "lots", "busybox"}, 125, "invalid argument \"lots\" for \"-m, --memory\" flag: invalid size: 'lots'\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth run --help' for more information\n"},
+		{[]string{"run", "--cpus", "abc", "busybox"}, 125, "invalid argument \"abc\" for \"--cpus\" flag: failed to parse abc as a rational number\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nRun 'berth run --help' for more information\n"},
+		{[]string{"ps", "--bogus"}, 125, "unknown flag: --bogus\n\nUsage:  berth ps [OPTIONS]\n\nRun 'berth ps --help' for more information\n"},
+		{[]string{"run", "--rm", "--restart", "always", "busybox"}, 125, "berth: conflicting options: cannot specify both --restart and --rm\n\nRun 'berth run --help' for more information\n"},
+		{[]string{"run"}, 1, "berth: 'berth run' requires at least 1 argument\n\nUsage:  berth run [OPTIONS] IMAGE [COMMAND] [ARG...]\n\nSee 'berth run --help' for more information\n"},
+		{[]string{"rm"}, 1, "berth: 'berth rm' requires at least 1 argument\n\nUsage:  berth rm [OPTIONS] CONTAINER [CONTAINER...]\n\nSee 'berth rm --help' for more information\n"},
+		{[]string{"ps", "x"}, 1, "berth: 'berth ps' accepts no arguments\n\nUsage:  berth ps [OPTIONS]\n\nRun 'berth ps --help' for more information\n"},
+		{[]string{"logs"}, 1, "berth: 'berth logs' requires 1 argument\n\nUsage:  berth logs [OPTIONS] CONTAINER\n\nRun 'berth logs --help' for more information\n"},
 	} {
-		_, stderr, err := runCLI(t, d, "", args...)
-		if code, _ := ExitCode(err); code != 125 {
-			t.Errorf("%v: exit %d (%v), want 125", args, code, err)
+		_, stderr, err := runCLI(t, d, "", tc.args...)
+		code, ok := ExitCode(err)
+		if !ok && err != nil {
+			code = 1 // what cmd/berth does with a plain error
+			stderr += err.Error() + "\n"
 		}
-		if !strings.HasPrefix(stderr, "berth: ") {
-			t.Errorf("%v: stderr %q", args, stderr)
+		if code != tc.code || stderr != tc.stderr {
+			t.Errorf("%v: exit %d, stderr %q; want %d, %q", tc.args, code, stderr, tc.code, tc.stderr)
 		}
 	}
 	if n := len(d.log()); n != 0 {
-		t.Errorf("bad flags still talked to the daemon: %q", d.log())
+		t.Errorf("usage errors still talked to the daemon: %q", d.log())
 	}
 }
 

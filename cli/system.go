@@ -84,7 +84,7 @@ func newVersionCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "version [OPTIONS]",
 		Short: "Show the berth version information",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tmplText := versionTemplate
 			if format != "" {
@@ -145,7 +145,7 @@ func newInfoCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "info [OPTIONS]",
 		Short: "Display system-wide information",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
@@ -229,7 +229,7 @@ func newEventsCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "events [OPTIONS]",
 		Short: "Get real time events from the server",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {

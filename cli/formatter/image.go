@@ -115,7 +115,7 @@ func (i Image) Digest() string       { return i.DigestName }
 func (i Image) CreatedSince() string { return Since(i.Now, time.Unix(i.I.Created, 0)) }
 func (i Image) CreatedAt() string    { return time.Unix(i.I.Created, 0).String() }
 func (i Image) Size() string         { return units.HumanSizeWithPrecision(float64(i.I.Size), 3) }
-func (i Image) VirtualSize() string  { return i.Size() }
+func (i Image) VirtualSize() string  { return units.HumanSize(float64(i.I.Size)) }
 func (i Image) SharedSize() string {
 	if i.I.SharedSize == -1 {
 		return "N/A"

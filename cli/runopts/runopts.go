@@ -242,7 +242,7 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 	for _, d := range o.DNS {
 		a, err := netip.ParseAddr(d)
 		if err != nil {
-			return nil, fmt.Errorf("invalid argument %q for \"--dns\" flag: %w", d, err)
+			return nil, flagError(d, "--dns", err)
 		}
 		hc.DNS = append(hc.DNS, a)
 	}
@@ -287,26 +287,26 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 	}
 	if o.Memory != "" {
 		if hc.Memory, err = units.RAMInBytes(o.Memory); err != nil {
-			return nil, fmt.Errorf("invalid argument %q for \"-m, --memory\" flag: %w", o.Memory, err)
+			return nil, flagError(o.Memory, "-m, --memory", err)
 		}
 	}
 	if o.MemorySwap != "" {
 		if o.MemorySwap == "-1" {
 			hc.MemorySwap = -1
 		} else if hc.MemorySwap, err = units.RAMInBytes(o.MemorySwap); err != nil {
-			return nil, fmt.Errorf("invalid argument %q for \"--memory-swap\" flag: %w", o.MemorySwap, err)
+			return nil, flagError(o.MemorySwap, "--memory-swap", err)
 		}
 	}
 	if o.ShmSize != "" {
 		if hc.ShmSize, err = units.RAMInBytes(o.ShmSize); err != nil {
-			return nil, fmt.Errorf("invalid argument %q for \"--shm-size\" flag: %w", o.ShmSize, err)
+			return nil, flagError(o.ShmSize, "--shm-size", err)
 		}
 	}
 	sw := o.Swappiness
 	hc.MemorySwappiness = &sw
 	if o.CPUs != "" {
 		if hc.NanoCPUs, err = ParseCPUs(o.CPUs); err != nil {
-			return nil, fmt.Errorf("invalid argument %q for \"--cpus\" flag: %w", o.CPUs, err)
+			return nil, flagError(o.CPUs, "--cpus", err)
 		}
 	}
 	hc.CPUShares = o.CPUShares
@@ -316,7 +316,7 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 	for _, u := range o.Ulimits {
 		ul, err := units.ParseUlimit(u)
 		if err != nil {
-			return nil, fmt.Errorf("invalid argument %q for \"--ulimit\" flag: %w", u, err)
+			return nil, flagError(u, "--ulimit", err)
 		}
 		hc.Ulimits = append(hc.Ulimits, ul)
 	}
@@ -352,7 +352,7 @@ func expandEnv(e string, lookup func(string) (string, bool)) string {
 func ParseCPUs(s string) (int64, error) {
 	r, ok := new(big.Rat).SetString(s)
 	if !ok {
-		return 0, errors.New("failed to parse as a rational number")
+		return 0, fmt.Errorf("failed to parse %s as a rational number", s)
 	}
 	if r.Sign() < 0 {
 		return 0, errors.New("must be a non-negative number")
@@ -485,4 +485,14 @@ func ParsePublish(specs []string) (network.PortSet, network.PortMap, error) {
 		pm[port] = append(pm[port], network.PortBinding{HostIP: addr, HostPort: hostPort})
 	}
 	return set, pm, nil
+}
+
+// FlagError is a bad flag value, reported like pflag's own errors so the
+// CLI can treat it as a usage error (exit 125), as docker does.
+type FlagError struct{ msg string }
+
+func (e FlagError) Error() string { return e.msg }
+
+func flagError(value, flag string, err error) error {
+	return FlagError{msg: fmt.Sprintf("invalid argument %q for %q flag: %v", value, flag, err)}
 }
