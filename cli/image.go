@@ -80,7 +80,12 @@ func newImportCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
 		Short: "Import the contents from a tarball to create a filesystem image",
-		Args:  rangeArgs(1, 2),
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 2 {
+				return argsError(c, "requires at most 2 arguments", "See")
+			}
+			return minArgs(1)(c, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {

@@ -188,7 +188,7 @@ func rangeArgs(lo, hi int) cobra.PositionalArgs {
 func maxArgs(n int) cobra.PositionalArgs {
 	return func(c *cobra.Command, args []string) error {
 		if len(args) > n {
-			return argsError(c, fmt.Sprintf("requires at most %d %s", n, plural(n)), "See")
+			return argsError(c, fmt.Sprintf("requires at most %d %s", n, plural(n)), "Run")
 		}
 		return nil
 	}

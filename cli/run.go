@@ -199,6 +199,9 @@ func parseError(cmd *cobra.Command, err error) error {
 	if errors.As(err, &fe) {
 		return usageError(cmd, err)
 	}
+	if errors.Is(err, runopts.ErrAttachDetach) {
+		return err
+	}
 	return statusf(125, "%s\n\nRun '%s --help' for more information", err, cmd.CommandPath())
 }
 

@@ -181,7 +181,7 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 
 	// Attach: -a wins; otherwise stdout+stderr unless detached, and stdin with -i.
 	if o.Detach && len(o.Attach) > 0 {
-		return nil, errors.New("conflicting options: cannot specify both --attach and --detach")
+		return nil, ErrAttachDetach
 	}
 	if len(o.Attach) > 0 {
 		for _, s := range o.Attach {
@@ -486,6 +486,9 @@ func ParsePublish(specs []string) (network.PortSet, network.PortMap, error) {
 	}
 	return set, pm, nil
 }
+
+// ErrAttachDetach is docker's plain (exit 1) refusal of -a with -d.
+var ErrAttachDetach = errors.New("conflicting options: cannot specify both --attach and --detach")
 
 // FlagError is a bad flag value, reported like pflag's own errors so the
 // CLI can treat it as a usage error (exit 125), as docker does.
