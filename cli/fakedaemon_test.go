@@ -39,6 +39,9 @@ type fakeDaemon struct {
 	startErr string // error message for POST /start (404/500 body)
 	startSC  int
 	missing  bool // first create answers 404 No such image, until a pull
+	images   string   // JSON for GET /images/json
+	events   []string // JSON lines for GET /events
+	imported []byte   // body of the last import
 }
 
 const fakeID = "a088b1ce8fb22a074465f16fd20ecd84f330dbb8a47fc4d52cf88d13497b52d1"
@@ -101,6 +104,20 @@ func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
 		d.missing = false
 		d.mu.Unlock()
 		jsonReply(200, `{"status":"Pulling from rsx/built","id":"1"}`+"\n"+`{"status":"Digest: sha256:abc"}`+"\n"+`{"status":"Status: Downloaded newer image for 127.0.0.1:5099/rsx/built:1"}`+"\n")
+	case p == "/images/create" && r.URL.Query().Get("fromSrc") == "-":
+		body, _ := io.ReadAll(r.Body)
+		d.mu.Lock()
+		d.imported = body
+		d.mu.Unlock()
+		jsonReply(200, `{"status":"sha256:2714e32610d69ba430e46aa1bbbefb4eca7242cd8cf643636941a2edf483368e"}`+"\n")
+	case p == "/images/json":
+		jsonReply(200, d.images)
+	case p == "/events":
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		for _, e := range d.events {
+			_, _ = io.WriteString(w, e+"\n")
+		}
 	case strings.HasSuffix(p, "/attach"):
 		d.hijack(w, r)
 	case strings.HasSuffix(p, "/wait"):
