@@ -38,7 +38,7 @@ type fakeDaemon struct {
 	list     string // JSON for GET /containers/json
 	startErr string // error message for POST /start (404/500 body)
 	startSC  int
-	missing  bool // first create answers 404 No such image, until a pull
+	missing  bool     // first create answers 404 No such image, until a pull
 	images   string   // JSON for GET /images/json
 	events   []string // JSON lines for GET /events
 	imported []byte   // body of the last import

@@ -83,6 +83,12 @@ func newRoot(env *Env) *cobra.Command {
 	fs.StringVar(&env.Conn.CACert, "tlscacert", "", "Trust certs signed only by this CA")
 	fs.StringVar(&env.Conn.Cert, "tlscert", "", "Path to TLS certificate file")
 	fs.StringVar(&env.Conn.Key, "tlskey", "", "Path to TLS key file")
+	// Accepted for docker compatibility; berth's client has no debug output
+	// or config file yet.
+	fs.BoolP("debug", "D", false, "Enable debug mode")
+	fs.String("log-level", "info", `Set the logging level ("debug", "info", "warn", "error", "fatal")`)
+	fs.String("config", "", "Location of client config files")
+	root.SetVersionTemplate("berth version {{.Version}}\n")
 	// docker exits 125 on bad flags, printing the error and a hint.
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError(c, err) })
 
