@@ -42,6 +42,7 @@ type fakeDaemon struct {
 	images   string   // JSON for GET /images/json
 	events   []string // JSON lines for GET /events
 	imported []byte   // body of the last import
+	info     string   // JSON for GET /info
 }
 
 const fakeID = "a088b1ce8fb22a074465f16fd20ecd84f330dbb8a47fc4d52cf88d13497b52d1"
@@ -110,6 +111,8 @@ func (d *fakeDaemon) serve(w http.ResponseWriter, r *http.Request) {
 		d.imported = body
 		d.mu.Unlock()
 		jsonReply(200, `{"status":"sha256:2714e32610d69ba430e46aa1bbbefb4eca7242cd8cf643636941a2edf483368e"}`+"\n")
+	case p == "/info":
+		jsonReply(200, d.info)
 	case p == "/images/json":
 		jsonReply(200, d.images)
 	case p == "/events":

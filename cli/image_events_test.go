@@ -132,3 +132,32 @@ func TestStartAttachAndWait(t *testing.T) {
 		t.Errorf("wait: %q, %v", stdout, err)
 	}
 }
+
+func TestInfoLayout(t *testing.T) {
+	want, _ := captureRequests(t, "info.txt")
+	d := newFakeDaemon(t)
+	d.info = captureJSONLines(t, "info.txt", `{"ID"`)[0]
+	stdout, _, err := runCLI(t, d, "", "info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.log(); !reflect.DeepEqual(got, want) {
+		t.Errorf("requests %q, want %q", got, want)
+	}
+	for _, line := range []string{
+		"Client:\n Version:    test\n Context:    default\n Debug Mode: false\n\nServer:\n Containers: ",
+		"\n Storage Driver: overlay2\n",
+		"\n Plugins:\n  Volume: local\n",
+		"\n Swarm: inactive\n",
+		"\n Security Options:\n  seccomp\n   Profile: default\n",
+		"\n Live Restore Enabled: false\n\n",
+	} {
+		if !strings.Contains(stdout, line) {
+			t.Errorf("info output lacks %q:\n%s", line, stdout)
+		}
+	}
+	stdout, _, err = runCLI(t, d, "", "info", "--format", "{{.OSType}}/{{.Architecture}} {{.ClientInfo.Context}}")
+	if err != nil || stdout != "linux/x86_64 default\n" {
+		t.Errorf("info --format: %q, %v", stdout, err)
+	}
+}

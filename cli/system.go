@@ -191,6 +191,10 @@ func printInfo(w io.Writer, i *system.Info) {
 	if i.CgroupVersion != "" {
 		p("Cgroup Version", i.CgroupVersion)
 	}
+	fmt.Fprintln(w, " Plugins:")
+	fmt.Fprintf(w, "  Volume: %s\n  Network: %s\n  Log: %s\n",
+		strings.Join(i.Plugins.Volume, " "), strings.Join(i.Plugins.Network, " "), strings.Join(i.Plugins.Log, " "))
+	p("Swarm", orDefault(string(i.Swarm.LocalNodeState), "inactive"))
 	if len(i.Runtimes) > 0 {
 		var names []string
 		for n := range i.Runtimes {
@@ -200,10 +204,28 @@ func printInfo(w io.Writer, i *system.Info) {
 		p("Runtimes", strings.Join(names, " "))
 	}
 	p("Default Runtime", i.DefaultRuntime)
+	p("Init Binary", i.InitBinary)
+	p("containerd version", i.ContainerdCommit.ID)
+	p("runc version", i.RuncCommit.ID)
+	p("init version", i.InitCommit.ID)
 	if len(i.SecurityOptions) > 0 {
+		// "name=seccomp,profile=builtin" reads as "seccomp / Profile: builtin".
 		fmt.Fprintln(w, " Security Options:")
 		for _, o := range i.SecurityOptions {
-			fmt.Fprintf(w, "  %s\n", strings.TrimPrefix(o, "name="))
+			var name string
+			var extra [][2]string
+			for _, kv := range strings.Split(o, ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				if k == "name" {
+					name = v
+					continue
+				}
+				extra = append(extra, [2]string{k, v})
+			}
+			fmt.Fprintf(w, "  %s\n", name)
+			for _, kv := range extra {
+				fmt.Fprintf(w, "   %s: %s\n", strings.ToUpper(kv[0][:1])+kv[0][1:], kv[1])
+			}
 		}
 	}
 	p("Kernel Version", i.KernelVersion)
@@ -216,11 +238,34 @@ func printInfo(w io.Writer, i *system.Info) {
 	p("ID", i.ID)
 	p("Docker Root Dir", i.DockerRootDir)
 	p("Debug Mode", i.Debug)
+	if i.HTTPProxy != "" {
+		p("HTTP Proxy", i.HTTPProxy)
+	}
+	if i.HTTPSProxy != "" {
+		p("HTTPS Proxy", i.HTTPSProxy)
+	}
+	if i.NoProxy != "" {
+		p("No Proxy", i.NoProxy)
+	}
+	if len(i.Labels) > 0 {
+		fmt.Fprintln(w, " Labels:")
+		for _, l := range i.Labels {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 	p("Experimental", i.ExperimentalBuild)
 	p("Live Restore Enabled", i.LiveRestoreEnabled)
+	fmt.Fprintln(w)
 	for _, warn := range i.Warnings {
 		fmt.Fprintln(w, warn)
 	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func newEventsCmd(env *Env) *cobra.Command {
