@@ -1,60 +1,125 @@
 package cli
 
 import (
-	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"github.com/moby/moby/api/types/image"
+	"github.com/berth-dev/berth/cli/formatter"
+	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
-func newImportCommand(g *globals) *cobra.Command {
-	var changes []string
-	var message, platform string
+func newImagesCmd(env *Env) *cobra.Command {
+	var all, quiet, digests, noTrunc bool
+	var filters []string
+	var format string
 	cmd := &cobra.Command{
-		Use:   "import [OPTIONS] file|- [REPOSITORY[:TAG]]",
-		Short: "Import the contents from a tarball to create a filesystem image",
-		Args:  cobra.RangeArgs(1, 2),
+		Use:   "images [OPTIONS] [REPOSITORY[:TAG]]",
+		Short: "List images",
+		Args:  maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := g.client(ctx)
+			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			var src io.Reader = g.stdin
-			if args[0] != "-" {
+			f, err := parseFilters(filters)
+			if err != nil {
+				return err
+			}
+			if len(args) == 1 {
+				f.Add("reference", args[0])
+			}
+			res, err := c.ImageList(context.Background(), client.ImageListOptions{All: all, Filters: f})
+			if err != nil {
+				return err
+			}
+			switch {
+			case quiet:
+				format = "{{.ID}}"
+			case format == "" || format == "table":
+				format = formatter.ImageTable
+				if digests {
+					format = formatter.ImageTableDigests
+				}
+			}
+			var rows []any
+			seen := map[string]bool{}
+			for _, r := range formatter.ImageRows(res.Items, !noTrunc, time.Now()) {
+				if quiet {
+					// one line per image, as docker prints
+					if seen[r.I.ID] {
+						continue
+					}
+					seen[r.I.ID] = true
+				}
+				rows = append(rows, r)
+			}
+			return formatter.Write(env.Out, format, formatter.ImageHeader, rows)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVarP(&all, "all", "a", false, "Show all images (default hides intermediate images)")
+	fl.BoolVarP(&quiet, "quiet", "q", false, "Only show image IDs")
+	fl.BoolVar(&digests, "digests", false, "Show digests")
+	fl.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	fl.StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided")
+	fl.StringVar(&format, "format", "", "Format output using a custom template")
+	return cmd
+}
+
+func newImportCmd(env *Env) *cobra.Command {
+	var changes []string
+	var message, platform string
+	cmd := &cobra.Command{
+		Use:   "import [OPTIONS] file|URL|- [REPOSITORY[:TAG]]",
+		Short: "Import the contents from a tarball to create a filesystem image",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 2 {
+				return argsError(c, "requires at most 2 arguments", "See")
+			}
+			return minArgs(1)(c, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := env.Client()
+			if err != nil {
+				return err
+			}
+			src := client.ImageImportSource{SourceName: "-"}
+			switch {
+			case args[0] == "-":
+				src.Source = env.In
+			case strings.HasPrefix(args[0], "http://"), strings.HasPrefix(args[0], "https://"):
+				src.SourceName = args[0]
+			default:
 				f, err := os.Open(args[0])
 				if err != nil {
 					return err
 				}
 				defer f.Close()
-				src = f
+				src.Source = f
 			}
-			q := url.Values{"fromSrc": {"-"}}
+			ref := ""
 			if len(args) == 2 {
-				q.Set("repo", args[1])
+				ref = args[1]
 			}
-			for _, ch := range changes {
-				q.Add("changes", ch)
-			}
-			if message != "" {
-				q.Set("message", message)
-			}
+			opts := client.ImageImportOptions{Message: message, Changes: changes}
 			if platform != "" {
-				q.Set("platform", platform)
+				os, arch, _ := strings.Cut(platform, "/")
+				opts.Platform.OS, opts.Platform.Architecture = os, arch
 			}
-			resp, err := c.Do(ctx, "POST", "/images/create", q, src, nil)
+			rc, err := c.ImageImport(context.Background(), src, ref, opts)
 			if err != nil {
-				return daemonError(err)
+				return err
 			}
-			defer resp.Body.Close()
-			return printJSONStream(g, resp.Body)
+			defer rc.Close()
+			return displayJSON(env.Out, rc)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&changes, "change", "c", nil, "Apply Dockerfile instruction to the created image")
@@ -63,105 +128,109 @@ func newImportCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-// printJSONStream prints a JSON message stream's statuses; an error
-// message ends it with a failure.
-func printJSONStream(g *globals, r io.Reader) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
+// displayJSON renders a daemon progress stream (import, pull) as plain
+// lines, like docker does when output is not a terminal.
+func displayJSON(out io.Writer, r io.Reader) error {
+	dec := json.NewDecoder(r)
+	for {
 		var m struct {
-			Status      string `json:"status"`
-			ID          string `json:"id"`
-			Stream      string `json:"stream"`
-			Error       string `json:"error"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
+			jsonstream.Message
+			ErrorMessage string `json:"error,omitempty"`
 		}
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
-			continue
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read progress: %w", err)
 		}
 		switch {
-		case m.ErrorDetail != nil:
-			return StatusError{Status: m.ErrorDetail.Message, Code: 1}
-		case m.Error != "":
-			return StatusError{Status: m.Error, Code: 1}
+		case m.Error != nil:
+			return errors.New(m.Error.Message)
+		case m.ErrorMessage != "":
+			return errors.New(m.ErrorMessage)
 		case m.Stream != "":
-			fmt.Fprint(g.stdout, m.Stream)
-		case m.ID != "":
-			fmt.Fprintf(g.stdout, "%s: %s\n", m.ID, m.Status)
+			fmt.Fprint(out, m.Stream)
+		case m.Status != "" && m.ID != "":
+			fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
 		case m.Status != "":
-			fmt.Fprintln(g.stdout, m.Status)
+			fmt.Fprintln(out, m.Status)
 		}
 	}
-	return sc.Err()
 }
 
-func newTagCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
-		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
-		Args:  cobra.ExactArgs(2),
+func newPullCmd(env *Env) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
+		Short: "Download an image from a registry",
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := g.client(ctx)
+			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			repo, tag := args[1], ""
-			if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
-				repo, tag = repo[:i], repo[i+1:]
+			out := env.Out
+			if quiet {
+				out = io.Discard
 			}
-			q := url.Values{"repo": {repo}}
-			if tag != "" {
-				q.Set("tag", tag)
+			if err := pullImage(context.Background(), env, c, args[0], out); err != nil {
+				return err
 			}
-			if _, err := c.Do(ctx, "POST", "/images/"+args[0]+"/tag", q, nil, nil); err != nil {
-				return daemonError(err)
+			if quiet {
+				fmt.Fprintln(env.Out, familiarTagged(args[0]))
 			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
+	return cmd
 }
 
-func newRmiCommand(g *globals) *cobra.Command {
+func newTagCmd(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "tag SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]",
+		Short: "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := env.Client()
+			if err != nil {
+				return err
+			}
+			_, err = c.ImageTag(context.Background(), client.ImageTagOptions{Source: args[0], Target: args[1]})
+			return err
+		},
+	}
+}
+
+func newRmiCmd(env *Env) *cobra.Command {
 	var force, noPrune bool
 	cmd := &cobra.Command{
 		Use:   "rmi [OPTIONS] IMAGE [IMAGE...]",
 		Short: "Remove one or more images",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := g.client(ctx)
+			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			q := url.Values{}
-			if force {
-				q.Set("force", "1")
-			}
-			if noPrune {
-				q.Set("noprune", "1")
-			}
-			failed := false
+			var errs []string
 			for _, name := range args {
-				var res []image.DeleteResponse
-				if err := c.JSON(ctx, "DELETE", "/images/"+name, q, nil, &res); err != nil {
-					fmt.Fprintln(g.stderr, daemonError(err))
-					failed = true
+				res, err := c.ImageRemove(context.Background(), name, client.ImageRemoveOptions{Force: force, PruneChildren: !noPrune})
+				if err != nil {
+					errs = append(errs, err.Error())
 					continue
 				}
-				for _, r := range res {
-					if r.Untagged != "" {
-						fmt.Fprintln(g.stdout, "Untagged:", r.Untagged)
+				for _, d := range res.Items {
+					if d.Untagged != "" {
+						fmt.Fprintf(env.Out, "Untagged: %s\n", d.Untagged)
 					}
-					if r.Deleted != "" {
-						fmt.Fprintln(g.stdout, "Deleted:", r.Deleted)
+					if d.Deleted != "" {
+						fmt.Fprintf(env.Out, "Deleted: %s\n", d.Deleted)
 					}
 				}
 			}
-			if failed {
-				return StatusError{Code: 1}
+			if len(errs) > 0 {
+				return errors.New(strings.Join(errs, "\n"))
 			}
 			return nil
 		},
@@ -171,67 +240,39 @@ func newRmiCommand(g *globals) *cobra.Command {
 	return cmd
 }
 
-// historyRow is what `history --format` templates see.
-type historyRow struct {
-	h       image.HistoryResponseItem
-	noTrunc bool
-}
-
-func (r historyRow) ID() string {
-	if r.h.ID == "" || r.h.ID == "<missing>" {
-		return "<missing>"
-	}
-	if r.noTrunc {
-		return r.h.ID
-	}
-	return shortID(r.h.ID)
-}
-func (r historyRow) CreatedSince() string { return ago(time.Unix(r.h.Created, 0)) }
-func (r historyRow) CreatedAt() string    { return time.Unix(r.h.Created, 0).Format(time.RFC3339) }
-func (r historyRow) CreatedBy() string {
-	if r.noTrunc {
-		return r.h.CreatedBy
-	}
-	return ellipsis(r.h.CreatedBy, 45)
-}
-func (r historyRow) Size() string    { return humanSize(r.h.Size) }
-func (r historyRow) Comment() string { return r.h.Comment }
-
-func newHistoryCommand(g *globals) *cobra.Command {
-	var noTrunc, quiet bool
+func newHistoryCmd(env *Env) *cobra.Command {
+	var human, quiet, noTrunc bool
 	var format string
 	cmd := &cobra.Command{
 		Use:   "history [OPTIONS] IMAGE",
 		Short: "Show the history of an image",
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := g.client(ctx)
+			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			var hist []image.HistoryResponseItem
-			if err := c.JSON(ctx, "GET", "/images/"+args[0]+"/history", nil, nil, &hist); err != nil {
-				return daemonError(err)
+			res, err := c.ImageHistory(context.Background(), args[0])
+			if err != nil {
+				return err
 			}
-			if quiet {
+			switch {
+			case quiet:
 				format = "{{.ID}}"
+			case format == "" || format == "table":
+				format = formatter.HistoryTable
 			}
-			if format == "" {
-				format = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+			now := time.Now()
+			rows := make([]any, 0, len(res.Items))
+			for _, h := range res.Items {
+				rows = append(rows, formatter.History{H: h, Trunc: !noTrunc, Human: human, Now: now})
 			}
-			rows := make([]any, len(hist))
-			for i, h := range hist {
-				rows[i] = historyRow{h: h, noTrunc: noTrunc}
-			}
-			return render(g.stdout, format, map[string]string{
-				"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
-				"Size": "SIZE", "Comment": "COMMENT",
-			}, rows)
+			return formatter.Write(env.Out, format, formatter.HistoryHeader, rows)
 		},
 	}
-	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	cmd.Flags().BoolVar(&human, "human", true, "Print sizes and dates in human readable format")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only show image IDs")
-	cmd.Flags().StringVar(&format, "format", "", "Format output using a Go template")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
+	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template")
 	return cmd
 }

@@ -4,22 +4,20 @@
 package cli
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"strings"
 
-	"github.com/berth-dev/berth/client"
+	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
 // StatusError carries the exit code a command must end with (as docker's
 // CLI does: 125 daemon error, 126 cannot execute, 127 not found, or the
-// container's own exit code for run/wait).
+// container's own exit code for run/wait). A non-empty Status is printed
+// to stderr by cmd/berth before exiting.
 type StatusError struct {
 	Status string
 	Code   int
@@ -36,133 +34,175 @@ func ExitCode(err error) (int, bool) {
 	return 0, false
 }
 
-// DefaultHost is where the daemon listens by default.
-const DefaultHost = "unix:///run/berth/berth.sock"
-
-// globals are the root command's flags, shared by every command.
-type globals struct {
-	host      string
-	tls       bool
-	tlsVerify bool
-	tlsCACert string
-	tlsCert   string
-	tlsKey    string
-	stdout    io.Writer
-	stderr    io.Writer
-	stdin     io.Reader
+// Env is what every command works with: the standard streams, the
+// environment and a lazily built Engine API client.
+type Env struct {
+	In      io.Reader
+	Out     io.Writer
+	Err     io.Writer
+	Getenv  func(string) string
+	Version string
+	Conn    ConnOptions
+	api     *client.Client
 }
 
-// resolveHost applies the order -H, BERTH_HOST, DOCKER_HOST, default.
-func resolveHost(flag string, getenv func(string) string) string {
-	for _, h := range []string{flag, getenv("BERTH_HOST"), getenv("DOCKER_HOST")} {
-		if h != "" {
-			return h
-		}
+// Client connects (once) to the daemon chosen by -H/BERTH_HOST/DOCKER_HOST.
+func (e *Env) Client() (*client.Client, error) {
+	if e.api != nil {
+		return e.api, nil
 	}
-	return DefaultHost
-}
-
-// client connects to the daemon the flags name.
-func (g *globals) client(ctx context.Context) (*client.Client, error) {
-	host := resolveHost(g.host, os.Getenv)
-	var tc *tls.Config
-	if g.tls || g.tlsVerify || os.Getenv("DOCKER_TLS_VERIFY") != "" {
-		certPath := os.Getenv("DOCKER_CERT_PATH")
-		pick := func(flag, name string) string {
-			if flag != "" {
-				return flag
-			}
-			if certPath != "" {
-				return filepath.Join(certPath, name)
-			}
-			return ""
-		}
-		tc = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !g.tlsVerify && os.Getenv("DOCKER_TLS_VERIFY") == ""}
-		if ca := pick(g.tlsCACert, "ca.pem"); ca != "" {
-			pem, err := os.ReadFile(ca)
-			if err != nil {
-				return nil, err
-			}
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(pem)
-			tc.RootCAs = pool
-		}
-		if cert, key := pick(g.tlsCert, "cert.pem"), pick(g.tlsKey, "key.pem"); cert != "" && key != "" {
-			pair, err := tls.LoadX509KeyPair(cert, key)
-			if err != nil {
-				return nil, err
-			}
-			tc.Certificates = []tls.Certificate{pair}
-		}
-	}
-	c, err := client.New(host, tc)
+	c, err := NewClient(e.Conn, e.Getenv, "berth-cli/"+e.Version)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Negotiate(ctx); err != nil {
-		return nil, err
-	}
+	e.api = c
 	return c, nil
-}
-
-// daemonError formats an error like the docker CLI.
-func daemonError(err error) error {
-	var ce *client.Error
-	if errors.As(err, &ce) {
-		return fmt.Errorf("Error response from daemon: %s", ce.Message)
-	}
-	return err
 }
 
 // NewRootCommand returns the `berth` command with every client command.
 // Global flags: -H/--host (then BERTH_HOST, DOCKER_HOST, the default socket).
 func NewRootCommand(version string) *cobra.Command {
-	g := &globals{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}
+	return newRoot(&Env{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Version: version})
+}
+
+func newRoot(env *Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "berth",
 		Short:         "A container engine",
-		Version:       version,
+		Version:       env.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	pf := root.PersistentFlags()
-	pf.StringVarP(&g.host, "host", "H", "", "Daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, "+DefaultHost+")")
-	pf.BoolVar(&g.tls, "tls", false, "Use TLS")
-	pf.BoolVar(&g.tlsVerify, "tlsverify", false, "Use TLS and verify the daemon")
-	pf.StringVar(&g.tlsCACert, "tlscacert", "", "Trust certs signed only by this CA")
-	pf.StringVar(&g.tlsCert, "tlscert", "", "Path to TLS certificate file")
-	pf.StringVar(&g.tlsKey, "tlskey", "", "Path to TLS key file")
+	root.SetIn(env.In)
+	root.SetOut(env.Out)
+	root.SetErr(env.Err)
+	fs := root.PersistentFlags()
+	fs.StringArrayVarP(&env.Conn.Hosts, "host", "H", nil, "Daemon socket to connect to")
+	fs.BoolVar(&env.Conn.TLS, "tls", false, "Use TLS; implied by --tlsverify")
+	fs.BoolVar(&env.Conn.TLSVerify, "tlsverify", false, "Use TLS and verify the remote")
+	fs.StringVar(&env.Conn.CACert, "tlscacert", "", "Trust certs signed only by this CA")
+	fs.StringVar(&env.Conn.Cert, "tlscert", "", "Path to TLS certificate file")
+	fs.StringVar(&env.Conn.Key, "tlskey", "", "Path to TLS key file")
+	// Accepted for docker compatibility; berth's client has no debug output
+	// or config file yet.
+	fs.BoolP("debug", "D", false, "Enable debug mode")
+	fs.String("log-level", "info", `Set the logging level ("debug", "info", "warn", "error", "fatal")`)
+	fs.String("config", "", "Location of client config files")
+	root.SetVersionTemplate("berth version {{.Version}}\n")
+	// docker exits 125 on bad flags, printing the error and a hint.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError(c, err) })
 
-	containerCmds := []func(*globals) *cobra.Command{
-		newRunCommand, newCreateCommand, newStartCommand, newStopCommand, newKillCommand, newRestartCommand,
-		newRmCommand, newPsCommand, newLogsCommand, newWaitCommand, newAttachCommand,
-	}
-	imageCmds := []func(*globals) *cobra.Command{
-		newImagesCommand, newImportCommand, newTagCommand, newRmiCommand, newHistoryCommand,
-	}
-	for _, f := range containerCmds {
-		root.AddCommand(f(g))
-	}
-	for _, f := range imageCmds {
-		root.AddCommand(f(g))
-	}
-	root.AddCommand(newInspectCommand(g), newVersionCommand(g, version), newInfoCommand(g), newEventsCommand(g))
+	containerCmd := &cobra.Command{Use: "container", Short: "Manage containers"}
+	imageCmd := &cobra.Command{Use: "image", Short: "Manage images"}
+	root.AddCommand(containerCmd, imageCmd,
+		newVersionCmd(env), newInfoCmd(env), newEventsCmd(env), newInspectCmd(env))
 
-	containerGroup := &cobra.Command{Use: "container", Short: "Manage containers"}
-	for _, f := range containerCmds {
-		containerGroup.AddCommand(f(g))
+	// Top-level shortcuts and their `container`/`image` twins, as docker has them.
+	for _, mk := range []func(*Env) *cobra.Command{
+		newRunCmd, newCreateCmd, newStartCmd, newStopCmd, newKillCmd, newRestartCmd,
+		newRmCmd, newPsCmd, newLogsCmd, newWaitCmd, newAttachCmd,
+	} {
+		root.AddCommand(mk(env))
+		c := mk(env)
+		switch c.Name() {
+		case "ps":
+			c.Use = strings.Replace(c.Use, "ps", "ls", 1)
+			c.Aliases = []string{"ps", "list"}
+		case "rm":
+			c.Aliases = []string{"remove"}
+		}
+		containerCmd.AddCommand(c)
 	}
-	ls := newPsCommand(g)
-	ls.Use, ls.Aliases = "ls [OPTIONS]", []string{"list", "ps"}
-	containerGroup.AddCommand(ls, newInspectTypedCommand(g, "container"), newContainerPruneCommand(g))
-	root.AddCommand(containerGroup)
-
-	imageGroup := &cobra.Command{Use: "image", Short: "Manage images"}
-	il := newImagesCommand(g)
-	il.Use, il.Aliases = "ls [OPTIONS] [REPOSITORY[:TAG]]", []string{"list"}
-	rm := newRmiCommand(g)
-	rm.Use, rm.Aliases = "rm [OPTIONS] IMAGE [IMAGE...]", []string{"remove", "rmi"}
-	imageGroup.AddCommand(il, rm, newImportCommand(g), newTagCommand(g), newHistoryCommand(g), newInspectTypedCommand(g, "image"))
-	root.AddCommand(imageGroup)
+	containerCmd.AddCommand(newContainerInspectCmd(env), newPruneCmd(env))
+	for _, mk := range []func(*Env) *cobra.Command{newImagesCmd, newImportCmd, newPullCmd, newTagCmd, newRmiCmd, newHistoryCmd} {
+		root.AddCommand(mk(env))
+		c := mk(env)
+		switch c.Name() {
+		case "images":
+			c.Use = strings.Replace(c.Use, "images", "ls", 1)
+			c.Aliases = []string{"images", "list"}
+		case "rmi":
+			c.Use = strings.Replace(c.Use, "rmi", "rm", 1)
+			c.Aliases = []string{"rmi", "remove"}
+		}
+		imageCmd.AddCommand(c)
+	}
+	imageCmd.AddCommand(newImageInspectCmd(env))
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.DisableFlagsInUseLine = true // docker's usage lines list [OPTIONS] themselves
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
 	return root
+}
+
+// usageError reports a bad flag like docker: the error, the usage line,
+// a hint, exit 125.
+func usageError(c *cobra.Command, err error) error {
+	return StatusError{Code: 125, Status: fmt.Sprintf("%s\n\nUsage:  %s\n\nRun '%s --help' for more information", err, c.UseLine(), c.CommandPath())}
+}
+
+// Argument-count checks with docker's wording (exit 1).
+func argsError(c *cobra.Command, what, hint string) error {
+	return fmt.Errorf("berth: '%s' %s\n\nUsage:  %s\n\n%s '%s --help' for more information", c.CommandPath(), what, c.UseLine(), hint, c.CommandPath())
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return "argument"
+	}
+	return "arguments"
+}
+
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return argsError(c, "accepts no arguments", "Run")
+	}
+	return nil
+}
+
+func minArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < n {
+			return argsError(c, fmt.Sprintf("requires at least %d %s", n, plural(n)), "See")
+		}
+		return nil
+	}
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return argsError(c, fmt.Sprintf("requires %d %s", n, plural(n)), "Run")
+		}
+		return nil
+	}
+}
+
+func rangeArgs(lo, hi int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return argsError(c, fmt.Sprintf("requires at least %d and at most %d %s", lo, hi, plural(hi)), "See")
+		}
+		return nil
+	}
+}
+
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) > n {
+			return argsError(c, fmt.Sprintf("requires at most %d %s", n, plural(n)), "Run")
+		}
+		return nil
+	}
+}
+
+// statusf returns an exit code with docker's "berth: <msg>" message, which
+// cmd/berth prints to stderr, as the docker CLI does for run/create
+// failures and flag errors.
+func statusf(code int, format string, args ...any) error {
+	return StatusError{Status: "berth: " + fmt.Sprintf(format, args...), Code: code}
 }

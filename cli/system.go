@@ -1,236 +1,359 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
-	"net/url"
+	"io"
+	"os"
+	"os/signal"
 	"runtime"
+	"sort"
 	"strings"
+	"syscall"
+	"text/tabwriter"
 	"text/template"
 	"time"
 
-	"github.com/berth-dev/berth/client"
+	"github.com/berth-dev/berth/cli/formatter"
+	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/api/types/system"
+	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
-func newVersionCommand(g *globals, version string) *cobra.Command {
+// ClientVersion is the client half of `berth version`.
+type ClientVersion struct {
+	Platform          struct{ Name string }
+	Version           string
+	APIVersion        string
+	DefaultAPIVersion string
+	GoVersion         string
+	GitCommit         string
+	BuildTime         string
+	Os                string
+	Arch              string
+	Context           string
+}
+
+// VersionInfo is what `berth version --format` templates see.
+type VersionInfo struct {
+	Client ClientVersion
+	Server *client.ServerVersionResult
+}
+
+// ServerOK reports whether the daemon answered.
+func (v VersionInfo) ServerOK() bool { return v.Server != nil }
+
+const versionTemplate = `{{with .Client -}}
+Client:{{if ne .Platform.Name ""}} {{.Platform.Name}}{{end}}
+ Version:	{{.Version}}
+ API version:	{{.APIVersion}}{{if ne .APIVersion .DefaultAPIVersion}} (downgraded from {{.DefaultAPIVersion}}){{end}}
+ Go version:	{{.GoVersion}}
+ Git commit:	{{.GitCommit}}
+ Built:	{{.BuildTime}}
+ OS/Arch:	{{.Os}}/{{.Arch}}
+ Context:	{{.Context}}
+{{- end}}
+
+{{- if .ServerOK}}{{with .Server}}
+
+Server:{{if ne .Platform.Name ""}} {{.Platform.Name}}{{end}}
+ {{- range $component := .Components}}
+ {{$component.Name}}:
+  {{- if eq $component.Name "Engine" }}
+  Version:	{{.Version}}
+  API version:	{{index .Details "ApiVersion"}} (minimum version {{index .Details "MinAPIVersion"}})
+  Go version:	{{index .Details "GoVersion"}}
+  Git commit:	{{index .Details "GitCommit"}}
+  Built:	{{index .Details "BuildTime"}}
+  OS/Arch:	{{index .Details "Os"}}/{{index .Details "Arch"}}
+  Experimental:	{{index .Details "Experimental"}}
+  {{- else }}
+  Version:	{{$component.Version}}
+  {{- range $key, $value := .Details}}
+  {{$key}}:	{{$value}}
+  {{- end}}
+  {{- end}}
+ {{- end}}
+ {{- end}}{{- end}}
+`
+
+func newVersionCmd(env *Env) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "version",
+		Use:   "version [OPTIONS]",
 		Short: "Show the berth version information",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			type clientInfo struct {
-				Version, APIVersion, GoVersion, Os, Arch string
-			}
-			data := struct {
-				Client clientInfo
-				Server *system.VersionResponse
-			}{Client: clientInfo{version, client.APIVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH}}
-			c, err := g.client(ctx)
-			var sv system.VersionResponse
-			if err == nil {
-				err = c.JSON(ctx, "GET", "/version", nil, nil, &sv)
-			}
-			if err == nil {
-				data.Server = &sv
-			}
+			tmplText := versionTemplate
 			if format != "" {
-				if rerr := render(g.stdout, format, nil, []any{data}); rerr != nil {
-					return rerr
+				tmplText = format + "\n"
+				if format == "json" {
+					tmplText = "{{json .}}\n"
 				}
-				return daemonError(err)
 			}
-			fmt.Fprintf(g.stdout, "Client:\n Version:\t%s\n API version:\t%s\n Go version:\t%s\n OS/Arch:\t%s/%s\n",
-				version, client.APIVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			tmpl, err := template.New("").Funcs(formatter.Funcs).Parse(tmplText)
 			if err != nil {
-				return daemonError(err)
+				return fmt.Errorf("template parsing error: %w", err)
 			}
-			fmt.Fprintf(g.stdout, "\nServer:\n Version:\t%s\n API version:\t%s (minimum version %s)\n Go version:\t%s\n OS/Arch:\t%s/%s\n Kernel:\t%s\n",
-				sv.Version, sv.APIVersion, sv.MinAPIVersion, sv.GoVersion, sv.Os, sv.Arch, sv.KernelVersion)
-			return nil
+			v := VersionInfo{Client: ClientVersion{
+				Version: env.Version, DefaultAPIVersion: client.MaxAPIVersion, APIVersion: client.MaxAPIVersion,
+				GoVersion: runtime.Version(), GitCommit: "-", BuildTime: "-",
+				Os: runtime.GOOS, Arch: runtime.GOARCH, Context: "default",
+			}}
+			v.Client.Platform.Name = "berth"
+			var srvErr error
+			c, err := env.Client()
+			if err == nil {
+				var sv client.ServerVersionResult
+				if sv, srvErr = c.ServerVersion(context.Background(), client.ServerVersionOptions{}); srvErr == nil {
+					v.Server = &sv
+				}
+				v.Client.APIVersion = c.ClientVersion()
+			} else {
+				srvErr = err
+			}
+			var out io.Writer = env.Out
+			tw := tabwriter.NewWriter(env.Out, 20, 1, 1, ' ', 0)
+			if format == "" {
+				out = tw
+			}
+			if err := tmpl.Execute(out, v); err != nil {
+				return fmt.Errorf("template: %w", err)
+			}
+			_ = tw.Flush()
+			return srvErr
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a Go template")
+	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
 	return cmd
 }
 
-func newInfoCommand(g *globals) *cobra.Command {
+// InfoView is what `berth info --format` templates see: the daemon's
+// Info plus the client's.
+type InfoView struct {
+	*system.Info
+	ClientInfo struct {
+		Debug   bool
+		Context string
+	}
+}
+
+func newInfoCmd(env *Env) *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "info",
+		Use:   "info [OPTIONS]",
 		Short: "Display system-wide information",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := g.client(ctx)
+			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			var info system.Info
-			if err := c.JSON(ctx, "GET", "/info", nil, nil, &info); err != nil {
-				return daemonError(err)
-			}
+			res, err := c.Info(context.Background(), client.InfoOptions{})
 			if format != "" {
-				return render(g.stdout, format, nil, []any{info})
+				if err != nil {
+					return err
+				}
+				v := InfoView{Info: &res.Info}
+				v.ClientInfo.Context = "default"
+				return formatter.Write(env.Out, format, nil, []any{v})
 			}
-			fmt.Fprintf(g.stdout, "Server:\n Containers: %d\n  Running: %d\n  Paused: %d\n  Stopped: %d\n Images: %d\n Server Version: %s\n Storage Driver: %s\n Logging Driver: %s\n Cgroup Driver: %s\n Cgroup Version: %s\n Kernel Version: %s\n Operating System: %s\n Architecture: %s\n CPUs: %d\n Total Memory: %s\n Name: %s\n Docker Root Dir: %s\n",
-				info.Containers, info.ContainersRunning, info.ContainersPaused, info.ContainersStopped, info.Images,
-				info.ServerVersion, info.Driver, info.LoggingDriver, info.CgroupDriver, info.CgroupVersion,
-				info.KernelVersion, info.OperatingSystem, info.Architecture, info.NCPU, humanSize(info.MemTotal),
-				info.Name, info.DockerRootDir)
-			return nil
-		},
-	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a Go template")
-	return cmd
-}
-
-func newInspectCommand(g *globals) *cobra.Command { return newInspectTypedCommand(g, "") }
-
-// newInspectTypedCommand is `inspect` for one kind ("container", "image")
-// or, with kind "", trying containers then images, as docker does.
-func newInspectTypedCommand(g *globals, kind string) *cobra.Command {
-	var format, typ string
-	var size bool
-	cmd := &cobra.Command{
-		Use:   "inspect [OPTIONS] NAME|ID [NAME|ID...]",
-		Short: "Return low-level information on objects",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := g.client(ctx)
+			w := env.Out
+			fmt.Fprintln(w, "Client:")
+			fmt.Fprintf(w, " Version:    %s\n Context:    default\n Debug Mode: false\n\n", env.Version)
+			fmt.Fprintln(w, "Server:")
 			if err != nil {
-				return err
-			}
-			if kind != "" {
-				typ = kind
-			}
-			var results []json.RawMessage
-			failed := false
-			for _, name := range args {
-				var raw json.RawMessage
-				err := client.NewNotFound(name)
-				if typ == "" || typ == "container" {
-					q := url.Values{}
-					if size {
-						q.Set("size", "1")
-					}
-					err = c.JSON(ctx, "GET", "/containers/"+name+"/json", q, nil, &raw)
-				}
-				if (typ == "" && client.IsNotFound(err)) || typ == "image" {
-					err = c.JSON(ctx, "GET", "/images/"+name+"/json", nil, nil, &raw)
-				}
-				if err != nil {
-					if client.IsNotFound(err) {
-						fmt.Fprintf(g.stderr, "Error: No such object: %s\n", name)
-						if typ == "container" {
-							fmt.Fprintln(g.stderr, daemonError(err))
-						}
-					} else {
-						fmt.Fprintln(g.stderr, daemonError(err))
-					}
-					failed = true
-					continue
-				}
-				results = append(results, raw)
-			}
-			if format != "" {
-				tmpl, err := template.New("inspect").Funcs(templateFuncs).Parse(format)
-				if err != nil {
-					return fmt.Errorf("template parsing error: %w", err)
-				}
-				for _, raw := range results {
-					var v any
-					dec := json.NewDecoder(bytes.NewReader(raw))
-					dec.UseNumber()
-					dec.Decode(&v)
-					var sb strings.Builder
-					if err := tmpl.Execute(&sb, v); err != nil {
-						return fmt.Errorf("template: %w", err)
-					}
-					fmt.Fprintln(g.stdout, sb.String())
-				}
-			} else {
-				if results == nil {
-					results = []json.RawMessage{}
-				}
-				out, _ := json.MarshalIndent(results, "", "    ")
-				fmt.Fprintln(g.stdout, string(out))
-			}
-			if failed {
+				fmt.Fprintf(w, "ERROR: %v\n", err)
 				return StatusError{Code: 1}
 			}
+			printInfo(w, &res.Info)
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a Go template")
-	cmd.Flags().BoolVarP(&size, "size", "s", false, "Display total file sizes if the type is container")
-	if kind == "" {
-		cmd.Flags().StringVar(&typ, "type", "", "Return JSON for specified type")
-	}
+	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
 	return cmd
 }
 
-func newEventsCommand(g *globals) *cobra.Command {
+func printInfo(w io.Writer, i *system.Info) {
+	p := func(k string, v any) { fmt.Fprintf(w, " %s: %v\n", k, v) }
+	p("Containers", i.Containers)
+	fmt.Fprintf(w, "  Running: %d\n  Paused: %d\n  Stopped: %d\n", i.ContainersRunning, i.ContainersPaused, i.ContainersStopped)
+	p("Images", i.Images)
+	p("Server Version", i.ServerVersion)
+	p("Storage Driver", i.Driver)
+	for _, kv := range i.DriverStatus {
+		fmt.Fprintf(w, "  %s: %s\n", kv[0], kv[1])
+	}
+	p("Logging Driver", i.LoggingDriver)
+	p("Cgroup Driver", i.CgroupDriver)
+	if i.CgroupVersion != "" {
+		p("Cgroup Version", i.CgroupVersion)
+	}
+	fmt.Fprintln(w, " Plugins:")
+	fmt.Fprintf(w, "  Volume: %s\n  Network: %s\n  Log: %s\n",
+		strings.Join(i.Plugins.Volume, " "), strings.Join(i.Plugins.Network, " "), strings.Join(i.Plugins.Log, " "))
+	p("Swarm", orDefault(string(i.Swarm.LocalNodeState), "inactive"))
+	if len(i.Runtimes) > 0 {
+		var names []string
+		for n := range i.Runtimes {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		p("Runtimes", strings.Join(names, " "))
+	}
+	p("Default Runtime", i.DefaultRuntime)
+	p("Init Binary", i.InitBinary)
+	p("containerd version", i.ContainerdCommit.ID)
+	p("runc version", i.RuncCommit.ID)
+	p("init version", i.InitCommit.ID)
+	if len(i.SecurityOptions) > 0 {
+		// "name=seccomp,profile=builtin" reads as "seccomp / Profile: builtin".
+		fmt.Fprintln(w, " Security Options:")
+		for _, o := range i.SecurityOptions {
+			var name string
+			var extra [][2]string
+			for _, kv := range strings.Split(o, ",") {
+				k, v, _ := strings.Cut(kv, "=")
+				if k == "name" {
+					name = v
+					continue
+				}
+				extra = append(extra, [2]string{k, v})
+			}
+			fmt.Fprintf(w, "  %s\n", name)
+			for _, kv := range extra {
+				fmt.Fprintf(w, "   %s: %s\n", strings.ToUpper(kv[0][:1])+kv[0][1:], kv[1])
+			}
+		}
+	}
+	p("Kernel Version", i.KernelVersion)
+	p("Operating System", i.OperatingSystem)
+	p("OSType", i.OSType)
+	p("Architecture", i.Architecture)
+	p("CPUs", i.NCPU)
+	p("Total Memory", units.BytesSize(float64(i.MemTotal)))
+	p("Name", i.Name)
+	p("ID", i.ID)
+	p("Docker Root Dir", i.DockerRootDir)
+	p("Debug Mode", i.Debug)
+	if i.HTTPProxy != "" {
+		p("HTTP Proxy", i.HTTPProxy)
+	}
+	if i.HTTPSProxy != "" {
+		p("HTTPS Proxy", i.HTTPSProxy)
+	}
+	if i.NoProxy != "" {
+		p("No Proxy", i.NoProxy)
+	}
+	if len(i.Labels) > 0 {
+		fmt.Fprintln(w, " Labels:")
+		for _, l := range i.Labels {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+	p("Experimental", i.ExperimentalBuild)
+	p("Live Restore Enabled", i.LiveRestoreEnabled)
+	fmt.Fprintln(w)
+	for _, warn := range i.Warnings {
+		fmt.Fprintln(w, warn)
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func newEventsCmd(env *Env) *cobra.Command {
 	var since, until, format string
-	var filterArgs []string
+	var filters []string
 	cmd := &cobra.Command{
 		Use:   "events [OPTIONS]",
 		Short: "Get real time events from the server",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			c, err := g.client(ctx)
+			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			q := filterQuery(filterArgs)
-			if q == nil {
-				q = url.Values{}
-			}
-			if since != "" {
-				q.Set("since", since)
-			}
-			if until != "" {
-				q.Set("until", until)
-			}
-			resp, err := c.Do(ctx, "GET", "/events", q, nil, nil)
+			f, err := parseFilters(filters)
 			if err != nil {
-				return daemonError(err)
+				return err
 			}
-			defer resp.Body.Close()
-			sc := bufio.NewScanner(resp.Body)
-			sc.Buffer(make([]byte, 64<<10), 1<<20)
-			for sc.Scan() {
-				var m events.Message
-				if json.Unmarshal(sc.Bytes(), &m) != nil {
-					continue
+			var tmpl *template.Template
+			if format != "" {
+				if tmpl, err = formatter.Parse(format); err != nil {
+					return err
 				}
-				if format != "" {
-					if err := render(g.stdout, format, nil, []any{m}); err != nil {
-						return err
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sigs)
+			go func() {
+				select {
+				case <-sigs:
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			res := c.Events(ctx, client.EventsListOptions{Since: since, Until: until, Filters: f})
+			for {
+				select {
+				case m := <-res.Messages:
+					if tmpl != nil {
+						if err := tmpl.Execute(env.Out, m); err != nil {
+							return fmt.Errorf("template: %w", err)
+						}
+						fmt.Fprintln(env.Out)
+						continue
 					}
-					continue
+					printEvent(env.Out, m)
+				case err := <-res.Err:
+					if err == io.EOF || ctx.Err() != nil {
+						return nil
+					}
+					return err
 				}
-				var attrs []string
-				for k, v := range m.Actor.Attributes {
-					attrs = append(attrs, k+"="+v)
-				}
-				fmt.Fprintf(g.stdout, "%s %s %s %s (%s)\n", time.Unix(0, m.TimeNano).Format("2006-01-02T15:04:05.000000000-07:00"),
-					m.Type, m.Action, m.Actor.ID, strings.Join(attrs, ", "))
 			}
-			return nil
 		},
 	}
 	cmd.Flags().StringVar(&since, "since", "", "Show all events created since timestamp")
 	cmd.Flags().StringVar(&until, "until", "", "Stream events until this timestamp")
-	cmd.Flags().StringVar(&format, "format", "", "Format the output using the given Go template")
-	cmd.Flags().StringArrayVarP(&filterArgs, "filter", "f", nil, "Filter output based on conditions provided")
+	cmd.Flags().StringArrayVarP(&filters, "filter", "f", nil, "Filter output based on conditions provided")
+	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template")
 	return cmd
+}
+
+// rfc3339NanoFixed is docker's event timestamp layout (fixed 9 digits).
+const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
+
+// printEvent writes one event like docker's default output:
+// "<time> <type> <action> <id> (k=v, ...)".
+func printEvent(w io.Writer, m events.Message) {
+	switch {
+	case m.TimeNano != 0:
+		fmt.Fprintf(w, "%s ", time.Unix(0, m.TimeNano).Format(rfc3339NanoFixed))
+	case m.Time != 0:
+		fmt.Fprintf(w, "%s ", time.Unix(m.Time, 0).Format(rfc3339NanoFixed))
+	}
+	fmt.Fprintf(w, "%s %s %s", m.Type, m.Action, m.Actor.ID)
+	if len(m.Actor.Attributes) > 0 {
+		keys := make([]string, 0, len(m.Actor.Attributes))
+		for k := range m.Actor.Attributes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		attrs := make([]string, 0, len(keys))
+		for _, k := range keys {
+			attrs = append(attrs, k+"="+m.Actor.Attributes[k])
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(attrs, ", "))
+	}
+	fmt.Fprintln(w)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"net"
 	"os"
 	"path/filepath"
@@ -68,6 +69,15 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		return nil, 0, fmt.Errorf("mount rootfs: %w", err)
 	}
 	tMount := time.Since(t0)
+	if wd := c.Config.WorkingDir; wd != "" && wd != "/" {
+		// Docker creates a missing working directory; resolved inside the
+		// root so that an image's symlinks cannot point it at the host.
+		if p, err := securejoin.SecureJoin(rootfs, wd); err == nil {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return nil, 0, fmt.Errorf("create working directory %s: %w", wd, err)
+			}
+		}
+	}
 	if err := d.writeBundle(c, rootfs); err != nil {
 		return nil, 0, err
 	}

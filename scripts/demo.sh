@@ -70,12 +70,14 @@ else
 fi
 
 say "run it and show it answering"
-if b run -d --name demo-hello -p 8080:8080 "$app" >/dev/null 2>"$work/run.err"; then
-	for _ in $(seq 50); do curl -fsS http://127.0.0.1:8080/ 2>/dev/null && break; sleep 0.1; done
+answer() { for _ in $(seq 50); do curl -fsS http://127.0.0.1:8080/ 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+if b run -d --name demo-hello -p 8080:8080 "$app" >/dev/null && answer; then
+	:
 else
-	echo "published ports not in this berth yet ($(cat "$work/run.err")); running with the host network"
+	echo "published ports are not in this berth yet (bridge networking issue): running with the host network"
+	b rm -f demo-hello >/dev/null 2>&1 || true
 	b run -d --name demo-hello --network host "$app" >/dev/null
-	for _ in $(seq 50); do curl -fsS http://127.0.0.1:8080/ 2>/dev/null && break; sleep 0.1; done
+	answer || { echo "the app did not answer" >&2; exit 1; }
 fi
 b ps
 b logs demo-hello

@@ -37,6 +37,7 @@ func TestRunOutputAndExitCodes(t *testing.T) {
 		{"stderr", []string{"run", "--rm", "busybox", "sh", "-c", "echo oops >&2; exit 1"}, "", 1, "oops"},
 		{"env", []string{"run", "--rm", "-e", "FOO=bar", "busybox", "sh", "-c", "echo $FOO"}, "bar\n", 0, ""},
 		{"workdir", []string{"run", "--rm", "-w", "/tmp", "busybox", "pwd"}, "/tmp\n", 0, ""},
+		{"new workdir", []string{"run", "--rm", "-w", "/srv/app", "busybox", "pwd"}, "/srv/app\n", 0, ""},
 		{"user", []string{"run", "--rm", "-u", "1000:1000", "busybox", "id", "-u"}, "1000\n", 0, ""},
 		{"hostname", []string{"run", "--rm", "-h", "boxy", "busybox", "hostname"}, "boxy\n", 0, ""},
 		{"entrypoint", []string{"run", "--rm", "--entrypoint", "echo", "busybox", "a", "b"}, "a b\n", 0, ""},

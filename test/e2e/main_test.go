@@ -219,6 +219,13 @@ func (e *env) teardown() {
 		}
 	}
 	os.RemoveAll(e.dir)
+	// The daemon leaves its (empty) parent cgroup, as dockerd does; the
+	// suite's is unique per run, so remove it.
+	parents, _ := filepath.Glob("/sys/fs/cgroup/*/berth-e2e-" + filepath.Base(e.dir))
+	unified, _ := filepath.Glob("/sys/fs/cgroup/berth-e2e-" + filepath.Base(e.dir))
+	for _, p := range append(parents, unified...) {
+		os.Remove(p)
+	}
 }
 
 func (e *env) dumpLog() {
