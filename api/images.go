@@ -39,7 +39,13 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	switch {
 	case q.Get("fromImage") != "":
-		return errdefs.NotImplemented(errNotImplemented("pulling images (fromImage) is not supported yet"))
+		// No registry client yet: to docker run the image simply does not
+		// exist, which is what it reports after its pull attempt.
+		ref := q.Get("fromImage")
+		if tag := q.Get("tag"); tag != "" {
+			ref += ":" + tag
+		}
+		return errdefs.NotFoundf("No such image: %s (berth cannot pull images yet)", ref)
 	case q.Get("fromSrc") == "":
 		return errdefs.InvalidParameterf("fromImage or fromSrc is required")
 	case q.Get("fromSrc") != "-":

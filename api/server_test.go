@@ -228,7 +228,7 @@ func TestErrorResponses(t *testing.T) {
 		{"attach bad detach keys", "POST", "/containers/stopped/attach?stream=1&stdin=1&detachKeys=ctrl-%7E%7E", nil, "", 400, "invalid detach keys"},
 		{"events bad since", "GET", "/events?since=abc", nil, "", 400, "invalid timestamp"},
 		{"events since after until", "GET", "/events?since=200&until=100", nil, "", 400, "cannot be after"},
-		{"pull not supported", "POST", "/images/create?fromImage=busybox&tag=latest", nil, "", 501, "not supported"},
+		{"pull not supported", "POST", "/images/create?fromImage=busybox&tag=latest", nil, "", 404, "No such image: busybox:latest (berth cannot pull images yet)"},
 		{"import from URL", "POST", "/images/create?fromSrc=http://example.com/x.tar", nil, "", 501, "not supported"},
 		{"import empty", "POST", "/images/create?fromSrc=-", nil, "", 400, "empty tarball"},
 		{"push not supported", "POST", "/images/127.0.0.1:5000/a/b/push?tag=1", nil, "", 501, "not supported"},
