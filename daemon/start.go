@@ -173,7 +173,9 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	c.mu.Unlock()
 
 	release := func() {
-		cl.Shutdown(ctx)
+		if err := cl.Shutdown(ctx); err != nil {
+			d.log.Warn("shim shutdown", "id", c.ID, "err", err)
+		}
 		cl.Close()
 		os.RemoveAll(c.stateDir)
 	}

@@ -53,9 +53,11 @@ func (l *Launcher) Launch(ctx context.Context, cfg Config) (*Client, error) {
 		if err := writeConfig(cfg); err != nil {
 			return nil, err
 		}
-		if err := l.configure(ctx, name, cfg.StateDir); err == nil {
+		err := l.configure(ctx, name, cfg.StateDir)
+		if err == nil {
 			return Connect(ctx, cfg.StateDir)
 		}
+
 	}
 	return launchExe(ctx, cfg, l.exe)
 }

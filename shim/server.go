@@ -209,6 +209,14 @@ func serveDir(stateDir string, newRuntime newRuntimeFunc, ready func(error)) int
 	}
 	ready(nil)
 	ready = nil
+	// A shim whose container is never started (its daemon died, or gave
+	// the start to another shim) must not wait forever.
+	time.AfterFunc(unclaimedTimeout, func() {
+		if !isClosed(s.started) {
+			s.log.Warn("no start request: leaving")
+			s.doneOnce.Do(func() { close(s.done) })
+		}
+	})
 	go func() {
 		<-s.done
 		l.Close()
