@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -125,6 +126,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Ostype", "linux")
 	h.Set("Docker-Experimental", "false")
 
+	// ServeMux would answer a path that is not clean ("/v//_ping") with a
+	// redirect; Docker's router knows no such route.
+	if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+		writeJSON(w, http.StatusNotFound, errorResponse{Message: "page not found"})
+		return
+	}
 	version := Version
 	if m := versionPrefix.FindStringSubmatch(r.URL.Path); m != nil {
 		version = m[1]
