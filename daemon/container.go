@@ -44,6 +44,9 @@ type Container struct {
 	pending []*pendingAttach
 	// removing guards against concurrent removals.
 	removing bool
+	// releasing is set while the exited run's shim is released in the
+	// background; that release removes the state dir.
+	releasing bool
 }
 
 // State is the persisted run state, mirroring the API's State.

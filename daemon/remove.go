@@ -65,7 +65,12 @@ func (d *Daemon) removeContainer(ctx context.Context, c *Container, force, remov
 	if err := os.RemoveAll(c.dir); err != nil {
 		d.log.Warn("remove container dir", "id", c.ID, "err", err)
 	}
-	os.RemoveAll(c.stateDir)
+	c.mu.Lock()
+	releasing := c.releasing
+	c.mu.Unlock()
+	if !releasing {
+		os.RemoveAll(c.stateDir)
+	}
 	d.containers.delete(c)
 	c.mu.Lock()
 	d.containerEvent(c, eventtypes.ActionDestroy, nil)

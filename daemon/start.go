@@ -169,6 +169,9 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	}
 	c.shim = nil
 	autoRemove := c.HostConfig.AutoRemove
+	// With auto-remove the shim is released in parallel with the removal,
+	// which must then leave the state dir (the shim's socket) to it.
+	c.releasing = autoRemove
 	d.containerEvent(c, eventtypes.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
 	c.mu.Unlock()
 

@@ -22,6 +22,7 @@ type Launcher struct {
 	exe      string
 	mu       sync.Mutex
 	warm     string // socket name of the waiting shim in dir, "" if none
+	warmProc *os.Process
 	filling  bool
 	closed   bool
 	n        int
@@ -43,8 +44,8 @@ func (l *Launcher) Launch(ctx context.Context, cfg Config) (*Client, error) {
 		return launchExe(ctx, cfg, l.exe)
 	}
 	l.mu.Lock()
-	name := l.warm
-	l.warm = ""
+	name, proc := l.warm, l.warmProc
+	l.warm, l.warmProc = "", nil
 	l.mu.Unlock()
 	// Boot the next one once this start is done: on a small machine a boot
 	// in parallel would slow this one down.
@@ -57,6 +58,9 @@ func (l *Launcher) Launch(ctx context.Context, cfg Config) (*Client, error) {
 		if err == nil {
 			return Connect(ctx, cfg.StateDir)
 		}
+		// It may have half-configured itself: it must not survive beside
+		// the shim launched in its place.
+		proc.Kill()
 
 	}
 	return launchExe(ctx, cfg, l.exe)
@@ -113,7 +117,7 @@ func (l *Launcher) refill() {
 	l.n++
 	name := "w" + strconv.Itoa(l.n) + ".sock"
 	l.mu.Unlock()
-	err := l.boot(name)
+	proc, err := l.boot(name)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.filling = false
@@ -124,14 +128,14 @@ func (l *Launcher) refill() {
 		l.discard(name)
 		return
 	}
-	l.warm = name
+	l.warm, l.warmProc = name, proc
 }
 
 // boot starts a waiting shim and returns once it listens.
-func (l *Launcher) boot(name string) error {
+func (l *Launcher) boot(name string) (*os.Process, error) {
 	rd, wr, err := os.Pipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer rd.Close()
 	cmd := &exec.Cmd{
@@ -144,15 +148,16 @@ func (l *Launcher) boot(name string) error {
 	}
 	if err := cmd.Start(); err != nil {
 		wr.Close()
-		return err
+		return nil, err
 	}
 	wr.Close()
+	proc := cmd.Process
 	go cmd.Wait()
 	msg, _ := io.ReadAll(rd)
 	if len(msg) > 0 {
-		return errors.New(string(msg))
+		return nil, errors.New(string(msg))
 	}
-	return nil
+	return proc, nil
 }
 
 // discard ends a waiting shim: it exits when its connection carries nothing.
