@@ -120,8 +120,3 @@ func IsForbidden(err error) bool        { var e forbidden; return errors.As(err,
 func IsUnavailable(err error) bool      { var e unavailable; return errors.As(err, &e) }
 func IsNotModified(err error) bool      { var e notModified; return errors.As(err, &e) }
 func IsNotImplemented(err error) bool   { var e notImplemented; return errors.As(err, &e) }
-
-// NotImplementedf is NotImplemented with a formatted message.
-func NotImplementedf(format string, a ...any) error {
-	return NotImplemented(fmt.Errorf(format, a...))
-}
