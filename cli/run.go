@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-dev/berth/api/stream"
 	"io"
 	"os"
 	"os/signal"
@@ -332,15 +333,19 @@ func (s *session) finish(ctx context.Context, status <-chan int, outTerm bool) e
 		in := s.env.In
 		if s.tty {
 			// As docker does: the client watches for the detach keys itself.
-			keys, err := parseDetachKeys(s.detachKeys)
+			spec := s.detachKeys
+			if spec == "" {
+				spec = stream.DefaultDetachKeys
+			}
+			keys, err := stream.ParseDetachKeys(spec)
 			if err != nil {
 				return err
 			}
-			in = &escapeReader{r: in, keys: keys}
+			in = stream.NewEscapeReader(in, keys)
 		}
 		go func() {
 			_, err := io.Copy(s.hj.Conn, in)
-			if errors.Is(err, errDetached) {
+			if errors.Is(err, stream.ErrDetached) {
 				close(detached)
 				return
 			}
