@@ -107,20 +107,32 @@ func newStopCmd(env *Env) *cobra.Command {
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := client.ContainerStopOptions{Signal: signal}
-			if cmd.Flags().Changed("timeout") || cmd.Flags().Changed("time") {
-				opts.Timeout = &timeout
-			}
+			opts.Timeout = stopTimeout(cmd, &timeout)
 			return forEach(env, args, func(ctx context.Context, c *client.Client, name string) error {
 				_, err := c.ContainerStop(ctx, name, opts)
 				return err
 			})
 		},
 	}
-	cmd.Flags().IntVarP(&timeout, "timeout", "t", 0, "Seconds to wait before killing the container")
-	cmd.Flags().IntVar(&timeout, "time", 0, "Seconds to wait before killing the container (deprecated)")
-	_ = cmd.Flags().MarkHidden("time")
-	cmd.Flags().StringVarP(&signal, "signal", "s", "", "Signal to send to the container")
+	addStopFlags(cmd, &timeout, &signal)
 	return cmd
+}
+
+// addStopFlags adds stop and restart's -t/--timeout (and the hidden,
+// deprecated --time) and -s/--signal.
+func addStopFlags(cmd *cobra.Command, timeout *int, signal *string) {
+	cmd.Flags().IntVarP(timeout, "timeout", "t", 0, "Seconds to wait before killing the container")
+	cmd.Flags().IntVar(timeout, "time", 0, "Seconds to wait before killing the container (deprecated)")
+	_ = cmd.Flags().MarkHidden("time")
+	cmd.Flags().StringVarP(signal, "signal", "s", "", "Signal to send to the container")
+}
+
+// stopTimeout is the timeout to send: nil (the container's own) unless given.
+func stopTimeout(cmd *cobra.Command, timeout *int) *int {
+	if cmd.Flags().Changed("timeout") || cmd.Flags().Changed("time") {
+		return timeout
+	}
+	return nil
 }
 
 func newRestartCmd(env *Env) *cobra.Command {
@@ -132,19 +144,14 @@ func newRestartCmd(env *Env) *cobra.Command {
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := client.ContainerRestartOptions{Signal: signal}
-			if cmd.Flags().Changed("timeout") || cmd.Flags().Changed("time") {
-				opts.Timeout = &timeout
-			}
+			opts.Timeout = stopTimeout(cmd, &timeout)
 			return forEach(env, args, func(ctx context.Context, c *client.Client, name string) error {
 				_, err := c.ContainerRestart(ctx, name, opts)
 				return err
 			})
 		},
 	}
-	cmd.Flags().IntVarP(&timeout, "timeout", "t", 0, "Seconds to wait before killing the container")
-	cmd.Flags().IntVar(&timeout, "time", 0, "Seconds to wait before killing the container (deprecated)")
-	_ = cmd.Flags().MarkHidden("time")
-	cmd.Flags().StringVarP(&signal, "signal", "s", "", "Signal to send to the container")
+	addStopFlags(cmd, &timeout, &signal)
 	return cmd
 }
 
