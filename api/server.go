@@ -109,6 +109,15 @@ func (s *Server) routes() {
 	s.route("GET /containers/{name}/logs", s.containerLogs)
 	s.route("DELETE /containers/{name}", s.containerDelete)
 
+	// Areas with their own backend interfaces, each in its own file. An
+	// area's routes are registered only when the backend implements it.
+	s.distributionRoutes()  // distribution.go: pull, push, save, load, prune, df, auth
+	s.buildRoutes()         // build.go: POST /build, /build/prune
+	s.networkRoutes()       // networks.go: /networks/...
+	s.volumeRoutes()        // volumes.go: /volumes/...
+	s.execRoutes()          // exec.go: /containers/{name}/exec, /exec/{id}/...
+	s.containerMoreRoutes() // containers_more.go: pause, rename, update, top, stats, archive, commit, ...
+
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errorResponse{Message: "page not found"})
 	})

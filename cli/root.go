@@ -128,6 +128,15 @@ func newRoot(env *Env) *cobra.Command {
 		imageCmd.AddCommand(c)
 	}
 	imageCmd.AddCommand(newImageInspectCmd(env))
+
+	// Areas add their commands from their own files.
+	addDistributionCommands(root, imageCmd, env)      // dist.go: pull, push, login, logout, save, load, prune, system df
+	addBuildCommands(root, imageCmd, env)             // build.go: build, builder prune
+	addNetworkCommands(root, env)                     // network.go: network ..., port
+	addVolumeCommands(root, env)                      // volume.go: volume ...
+	addExecCommands(root, containerCmd, env)          // exec.go: exec
+	addContainerMoreCommands(root, containerCmd, env) // container_more.go: pause, rename, update, top, stats, cp, commit, ...
+	addComposeCommands(root, env)                     // compose.go: compose ...
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
 		c.DisableFlagsInUseLine = true // docker's usage lines list [OPTIONS] themselves

@@ -1,0 +1,4 @@
+package api
+
+// volumeRoutes registers this area's routes when the backend implements them.
+func (s *Server) volumeRoutes() {}

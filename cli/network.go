@@ -1,0 +1,6 @@
+package cli
+
+import "github.com/spf13/cobra"
+
+// addNetworkCommands adds this area's commands.
+func addNetworkCommands(root *cobra.Command, env *Env) {}
