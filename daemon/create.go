@@ -99,10 +99,15 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 		removed:    make(chan struct{}),
 	}
 	close(c.exited)
+	if err := d.setupMounts(ctx, c, img); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := d.containers.add(c); err != nil {
+		d.releaseMounts(ctx, c, true)
 		return container.CreateResponse{}, err
 	}
 	if err := d.createOnDisk(ctx, c, img); err != nil {
+		d.releaseMounts(ctx, c, true)
 		d.containers.delete(c)
 		d.images.RemoveRootfs(context.WithoutCancel(ctx), c.ID)
 		os.RemoveAll(c.dir)

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-dev/berth/filters"
 	"github.com/berth-dev/berth/image"
 	"github.com/berth-dev/berth/shim"
+	"github.com/berth-dev/berth/volume"
 	eventtypes "github.com/moby/moby/api/types/events"
 )
 
@@ -27,6 +28,7 @@ type Daemon struct {
 	containers *containerStore
 	events     *events.Bus
 	shims      *shim.Launcher
+	volumes    *volume.Store
 	started    time.Time
 }
 
@@ -53,7 +55,13 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		imgs.Close()
 		return nil, err
 	}
+	vols, err := openVolumes(cfg)
+	if err != nil {
+		imgs.Close()
+		return nil, err
+	}
 	d := &Daemon{
+		volumes:    vols,
 		shims:      shims,
 		cfg:        cfg,
 		log:        cfg.Log,
@@ -109,6 +117,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			d.reconnect(ctx, c)
 		}
 	}
+	d.restoreVolumes()
 	// Auto-remove containers that exited while we were away.
 	for _, c := range d.containers.list() {
 		c.mu.Lock()

@@ -52,7 +52,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Platform:       "linux",
 		HostConfig:     &hc,
 		GraphDriver:    &storage.DriverData{Name: "overlay2", Data: map[string]string{}},
-		Mounts:         []container.MountPoint{},
+		Mounts:         d.inspectMounts(c),
 		Config:         &cfg,
 		NetworkSettings: &container.NetworkSettings{
 			Ports:    network.PortMap{},

@@ -107,7 +107,8 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 		exitCodes != nil && (st.Status != container.StateExited || !exitCodes[st.ExitCode]),
 		ancestors != nil && !ancestors[c.ImageID.String()] && !ancestors[c.Config.Image],
 		!before.IsZero() && !c.Created.Before(before),
-		!since.IsZero() && !c.Created.After(since):
+		!since.IsZero() && !c.Created.After(since),
+		!usesVolume(c, ef):
 		return container.Summary{}, false
 	}
 	nm := string(c.HostConfig.NetworkMode)
@@ -126,7 +127,7 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 		State:           st.Status,
 		Status:          statusLine(st),
 		NetworkSettings: &container.NetworkSettingsSummary{Networks: map[string]*network.EndpointSettings{}},
-		Mounts:          []container.MountPoint{},
+		Mounts:          d.inspectMounts(c),
 	}
 	s.HostConfig.NetworkMode = nm
 	return s, true

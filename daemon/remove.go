@@ -72,6 +72,7 @@ func (d *Daemon) removeContainer(ctx context.Context, c *Container, force, remov
 		os.RemoveAll(c.stateDir)
 	}
 	d.containers.delete(c)
+	d.releaseMounts(ctx, c, removeVolumes)
 	c.mu.Lock()
 	d.containerEvent(c, eventtypes.ActionDestroy, nil)
 	close(c.removed)

@@ -182,6 +182,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 		cl.Close()
 		os.RemoveAll(c.stateDir)
 	}
+	d.deactivateMounts(c)
 	if autoRemove {
 		// Nothing will start this container again: release the shim and
 		// the cgroup while the removal runs (docker run --rm waits for it).
