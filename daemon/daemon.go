@@ -28,6 +28,7 @@ type Daemon struct {
 	events     *events.Bus
 	shims      *shim.Launcher
 	started    time.Time
+	ctr        *ctrService // execs and health checks (ctr.go)
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -61,6 +62,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		containers: newContainerStore(),
 		events:     events.New(),
 		started:    time.Now(),
+		ctr:        newCtrService(),
 	}
 	if err := d.restore(ctx); err != nil {
 		imgs.Close()

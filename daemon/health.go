@@ -1,0 +1,4 @@
+package daemon
+
+// healthMonitor runs one container's health checks.
+type healthMonitor struct{}
