@@ -48,11 +48,15 @@ func (s *Server) execRoutes() {
 		if err := checkJSONContentType(r); err != nil {
 			return err
 		}
-		var req container.ExecCreateRequest
+		// Clients also send the deprecated Detach field.
+		var req struct {
+			container.ExecCreateRequest
+			Detach bool
+		}
 		if err := decodeJSONBody(r.Body, &req); err != nil {
 			return err
 		}
-		id, err := b.ContainerExecCreate(r.Context(), r.PathValue("name"), &req)
+		id, err := b.ContainerExecCreate(r.Context(), r.PathValue("name"), &req.ExecCreateRequest)
 		if err != nil {
 			return err
 		}

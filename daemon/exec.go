@@ -14,7 +14,6 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	eventtypes "github.com/moby/moby/api/types/events"
-	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/berth-dev/berth/api"
@@ -268,7 +267,7 @@ func (d *Daemon) execProcess(c *Container, ec container.ExecCreateRequest) (*spe
 		}
 	}
 	if ec.Privileged {
-		all := allCaps()
+		all := spec.HostCaps()
 		p.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
 	}
 	return &p, nil
@@ -281,18 +280,6 @@ func hasEnv(env []string, key string) bool {
 		}
 	}
 	return false
-}
-
-// allCaps lists every capability the kernel knows, for a privileged exec.
-func allCaps() []string {
-	last, _ := capability.LastCap()
-	var out []string
-	for _, c := range capability.List() {
-		if c <= last {
-			out = append(out, "CAP_"+strings.ToUpper(c.String()))
-		}
-	}
-	return out
 }
 
 // ContainerExecInspect implements api.ExecBackend.

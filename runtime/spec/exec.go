@@ -10,3 +10,7 @@ import specs "github.com/opencontainers/runtime-spec/specs-go"
 func ResolveUser(rootfs, user string) (specs.User, string, error) {
 	return resolveUser(rootfs, user)
 }
+
+// HostCaps lists the capabilities in this process's bounding set: "all
+// capabilities" for a privileged exec, as for --privileged.
+func HostCaps() []string { return hostBoundingCaps() }
