@@ -277,6 +277,8 @@ type session struct {
 	detachKeys            string
 	hj                    client.HijackedResponse
 	restore               func()
+	// resize sets the remote terminal's size; nil: the container's.
+	resize func(ctx context.Context, h, w uint)
 }
 
 func (s *session) attach(ctx context.Context) error {
@@ -383,6 +385,10 @@ func (s *session) monitorSize(ctx context.Context) func() {
 	resize := func() {
 		w, h, err := term.GetSize(fd)
 		if err != nil || w == 0 || h == 0 {
+			return
+		}
+		if s.resize != nil {
+			s.resize(ctx, uint(h), uint(w))
 			return
 		}
 		_, _ = s.api.ContainerResize(ctx, s.id, client.ContainerResizeOptions{Height: uint(h), Width: uint(w)})
