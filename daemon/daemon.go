@@ -134,6 +134,7 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 		c.mu.Lock()
 		c.shim = cl
 		c.exited = make(chan struct{})
+		d.startHealth(c, c.Config.Healthcheck, c.State.StartedAt, c.exited) // health.go
 		c.mu.Unlock()
 		go d.monitor(c, cl)
 		return

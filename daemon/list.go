@@ -110,6 +110,9 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 		!since.IsZero() && !c.Created.After(since):
 		return container.Summary{}, false
 	}
+	if !d.matchHealth(c, st, ef) { // health.go
+		return container.Summary{}, false
+	}
 	nm := string(c.HostConfig.NetworkMode)
 	if nm == "" {
 		nm = "default"
@@ -129,6 +132,7 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 		Mounts:          []container.MountPoint{},
 	}
 	s.HostConfig.NetworkMode = nm
+	s.Status += d.healthSuffix(c, st) // health.go
 	return s, true
 }
 

@@ -56,6 +56,7 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 		d.log.Error("save container state", "id", c.ID, "err", err)
 	}
 	d.containerEvent(c, eventtypes.ActionStart, nil)
+	d.startHealth(c, c.Config.Healthcheck, c.State.StartedAt, c.exited) // health.go
 	go d.monitor(c, cl)
 	return nil
 }

@@ -72,12 +72,14 @@ type Options struct {
 	Quiet       bool
 	CIDFile     string
 	flags       *pflag.FlagSet
+	health      *healthFlags // health.go
 }
 
 // AddFlags registers docker's container flags on fs. detachable adds the
 // run-only flags (-d, --sig-proxy, --detach-keys).
 func AddFlags(fs *pflag.FlagSet, run bool) *Options {
 	o := &Options{flags: fs}
+	o.health = addHealthFlags(fs)
 	fs.SetInterspersed(false) // everything after IMAGE belongs to the command
 	// -h is --hostname here, as in docker; help keeps only its long form.
 	fs.Bool("help", false, "Print usage")
@@ -329,6 +331,9 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 		hc.PortBindings = bindings
 	}
 
+	if err := o.health.apply(cfg); err != nil {
+		return nil, err
+	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
 	if o.Network != "" {
 		nc.EndpointsConfig[o.Network] = &network.EndpointSettings{}
