@@ -203,10 +203,12 @@ func TestHealthCheck(t *testing.T) {
 	if out := e.ok(t, "ps", "--filter", "id="+id, "--format", "{{.Status}}"); !strings.HasSuffix(strings.TrimSpace(out), "(healthy)") {
 		t.Fatalf("ps status: %q", out)
 	}
-	ev := e.ok(t, "events", "--since", "60s", "--until", "0s", "--filter", "container="+id, "--filter", "event=health_status")
-	if !strings.Contains(ev, "health_status: unhealthy") || !strings.Contains(ev, "health_status: healthy") {
-		t.Fatalf("health events: %q", ev)
-	}
+	// The event follows the state change; --until has a one-second grain.
+	var ev string
+	waitFor(t, func() bool {
+		ev = e.ok(t, "events", "--since", "60s", "--until", "0s", "--filter", "container="+id, "--filter", "event=health_status")
+		return strings.Contains(ev, "health_status: unhealthy") && strings.Contains(ev, "health_status: healthy")
+	})
 	// --no-healthcheck and a start period.
 	id2 := runSleeper(t, e, "--no-healthcheck")
 	if out := strings.TrimSpace(e.ok(t, "inspect", "-f", "{{json .State.Health}}", id2)); out != "null" {
