@@ -2,6 +2,7 @@ package shim
 
 import (
 	"io"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,10 +37,24 @@ func TestExecRealRuntime(t *testing.T) {
 	if _, err := runtime.New(runtime.Options{}); err != nil {
 		t.Skipf("runtime.New: %v", err)
 	}
+	runtimes := []string{""}
+	if _, err := exec.LookPath("runc"); err == nil {
+		runtimes = append(runtimes, "runc")
+	}
+	for _, rtName := range runtimes {
+		name := rtName
+		if name == "" {
+			name = "builtin"
+		}
+		t.Run(name, func(t *testing.T) { testExec(t, rtName) })
+	}
+}
+
+func testExec(t *testing.T, rtName string) {
 	ctx := testCtx(t)
 	cfg := newConfig(t)
 	cfg.BundleDir = busyboxBundle(t, cfg.ID, false, "sh", "-c", "echo started; sleep 60")
-	cfg.Runtime, cfg.RuntimeStateDir = "", t.TempDir()
+	cfg.Runtime, cfg.RuntimeStateDir = rtName, t.TempDir()
 	cl := launch(t, cfg)
 	if _, err := cl.Start(ctx); err != nil {
 		t.Fatal(err)
