@@ -53,6 +53,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		imgs.Close()
 		return nil, err
 	}
+	if cfg.Runtime == "" || cfg.Runtime == "berth" {
+		shims.PrebootInits()
+	}
 	d := &Daemon{
 		shims:      shims,
 		cfg:        cfg,

@@ -27,6 +27,15 @@ type Launcher struct {
 	closed   bool
 	n        int
 	disabled bool // BERTH_NO_WARM_SHIM=1 turns prebooting off, for comparisons
+	preboot  bool // waiting shims also boot their container's init
+}
+
+// PrebootInits makes the waiting shims boot a container init for the
+// built-in runtime too (see runtime.Preboot). Call it before the first Launch.
+func (l *Launcher) PrebootInits() {
+	l.mu.Lock()
+	l.preboot = true
+	l.mu.Unlock()
 }
 
 // NewLauncher keeps the waiting shim's socket in dir.
@@ -116,8 +125,9 @@ func (l *Launcher) refill() {
 	l.filling = true
 	l.n++
 	name := "w" + strconv.Itoa(l.n) + ".sock"
+	pre := l.preboot
 	l.mu.Unlock()
-	proc, err := l.boot(name)
+	proc, err := l.boot(name, pre)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.filling = false
@@ -132,15 +142,19 @@ func (l *Launcher) refill() {
 }
 
 // boot starts a waiting shim and returns once it listens.
-func (l *Launcher) boot(name string) (*os.Process, error) {
+func (l *Launcher) boot(name string, preboot bool) (*os.Process, error) {
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	defer rd.Close()
+	args := []string{"berth-shim", shimArg, "--warm", l.dir, name, strconv.Itoa(os.Getpid())}
+	if preboot {
+		args = append(args, prebootArg)
+	}
 	cmd := &exec.Cmd{
 		Path:        l.exe,
-		Args:        []string{"berth-shim", shimArg, "--warm", l.dir, name, strconv.Itoa(os.Getpid())},
+		Args:        args,
 		Dir:         "/",
 		Env:         []string{"PATH=" + os.Getenv("PATH")},
 		ExtraFiles:  []*os.File{wr},
