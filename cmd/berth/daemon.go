@@ -111,6 +111,8 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 		Runtime:      f.runtime,
 		CgroupParent: f.cgroupParent,
 		Version:      version,
+		GitCommit:    gitCommit,
+		BuildTime:    buildTime,
 		Log:          log,
 	})
 	if err != nil {
