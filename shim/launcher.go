@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +64,10 @@ func (l *Launcher) Launch(ctx context.Context, cfg Config) (*Client, error) {
 		if err := writeConfig(cfg); err != nil {
 			return nil, err
 		}
-		err := l.configure(ctx, name, cfg.StateDir)
+		pid, err := l.configure(ctx, name, cfg.StateDir)
+		if err == nil && pid > 0 {
+			return &Client{stateDir: cfg.StateDir, conns: map[net.Conn]struct{}{}, pid: pid}, nil
+		}
 		if err == nil {
 			return Connect(ctx, cfg.StateDir)
 		}
@@ -93,27 +97,27 @@ func writeConfig(cfg Config) error {
 }
 
 // configure hands the waiting shim its container's state dir and waits
-// until it listens there.
-func (l *Launcher) configure(ctx context.Context, name, stateDir string) error {
+// until it listens there; it returns the shim's pid.
+func (l *Launcher) configure(ctx context.Context, name, stateDir string) (int, error) {
 	conn, err := dialNamed(ctx, l.dir, name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	data, _ := json.Marshal(struct {
 		StateDir string `json:"stateDir"`
 	}{stateDir})
 	if _, err := conn.Write(append(data, '\n')); err != nil {
-		return err
+		return 0, err
 	}
 	var res response
 	if err := json.NewDecoder(conn).Decode(&res); err != nil {
-		return err
+		return 0, err
 	}
 	if res.Error != "" {
-		return errors.New(res.Error)
+		return 0, errors.New(res.Error)
 	}
-	return nil
+	return res.Pid, nil
 }
 
 func (l *Launcher) refill() {

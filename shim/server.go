@@ -157,7 +157,7 @@ func warmMain(poolDir, name, parent string, preboot bool, newRuntime newRuntimeF
 		}
 	}
 	return serveDir(req.StateDir, newRuntime, func(err error) {
-		res := response{}
+		res := response{Pid: os.Getpid()}
 		if err != nil {
 			res.Error = err.Error()
 		}
