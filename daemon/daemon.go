@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/daemon/events"
@@ -28,7 +29,8 @@ type Daemon struct {
 	events     *events.Bus
 	shims      *shim.Launcher
 	started    time.Time
-	ctr        *ctrService // execs and health checks (ctr.go)
+	ctr        *ctrService    // execs and health checks (ctr.go)
+	removals   sync.WaitGroup // removed containers' files being deleted
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -54,6 +56,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		imgs.Close()
 		return nil, err
 	}
+	if cfg.Runtime == "" || cfg.Runtime == "berth" {
+		shims.PrebootInits()
+	}
 	d := &Daemon{
 		shims:      shims,
 		cfg:        cfg,
@@ -75,6 +80,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 // their shims; the next daemon finds them again.
 func (d *Daemon) Close() error {
 	d.shims.Close()
+	d.waitRemovals()
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
 		if c.shim != nil {
