@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"sync"
 
 	"github.com/moby/moby/client"
@@ -65,6 +67,14 @@ func runExec(env *Env, o *execOptions, ctr string, command []string) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// `-e NAME` takes NAME's value from this environment, as docker does.
+	for i, kv := range o.env {
+		if !strings.Contains(kv, "=") {
+			if v, ok := os.LookupEnv(kv); ok {
+				o.env[i] = kv + "=" + v
+			}
+		}
+	}
 	opts := client.ExecCreateOptions{
 		User: o.user, Privileged: o.privileged, TTY: o.tty,
 		AttachStdin: o.interactive && !o.detach, AttachStdout: !o.detach, AttachStderr: !o.detach,

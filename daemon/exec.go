@@ -67,6 +67,11 @@ func (d *Daemon) ContainerExecCreate(ctx context.Context, name string, req *cont
 		old.mu.Lock()
 		stale := !old.finished.IsZero() && time.Since(old.finished) > finishedExecTTL
 		old.mu.Unlock()
+		select {
+		case <-old.c.removed:
+			stale = true
+		default:
+		}
 		if stale {
 			delete(d.ctr.execs, id)
 		}

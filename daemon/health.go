@@ -173,6 +173,12 @@ func (d *Daemon) recordHealth(c *Container, m *healthMonitor, p healthProbe, sta
 func (d *Daemon) healthState(c *Container) *container.Health {
 	d.ctr.mu.Lock()
 	m := d.ctr.health[c.ID]
+	select {
+	case <-c.removed:
+		delete(d.ctr.health, c.ID) // the container is gone
+		m = nil
+	default:
+	}
 	d.ctr.mu.Unlock()
 	if m == nil {
 		return nil

@@ -329,4 +329,16 @@ func TestInteractiveExec(t *testing.T) {
 		tm.waitScreen("25 90")
 		tm.waitScreen("EXIT=4")
 	}
+	// ctrl-p ctrl-q leaves the exec'd shell running.
+	tm := newTmux(t, e, dockerBin+" exec -it "+id+" sh")
+	tm.waitScreen("/ #")
+	tm.send("exec sleep 500", "Enter")
+	time.Sleep(300 * time.Millisecond)
+	tm.send("C-p", "C-q")
+	// The docker CLI reports the detach of an exec as an error.
+	tm.waitScreen("read escape sequence")
+	tm.waitScreen("EXIT=1")
+	if out := e.ok(t, "top", id); !strings.Contains(out, "sleep 500") {
+		t.Fatalf("the detached exec is gone: %q", out)
+	}
 }
