@@ -115,3 +115,22 @@ func TestHealthTransitions(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePS feeds ps output of any shape: rows keep the title count and
+// only wanted pids come out.
+func FuzzParsePS(f *testing.F) {
+	f.Add("UID PID PPID C STIME TTY TIME CMD\nroot 7 1 0 10:00 ? 00:00:00 sleep 10 20\n", 7)
+	f.Add("PID\n", 1)
+	f.Add("", 0)
+	f.Fuzz(func(t *testing.T, out string, pid int) {
+		r, err := parsePS(out, []int{pid})
+		if err != nil {
+			return
+		}
+		for _, p := range r.Processes {
+			if len(p) > len(r.Titles) {
+				t.Fatalf("row %q longer than titles %q", p, r.Titles)
+			}
+		}
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -358,18 +359,40 @@ func (d *Daemon) execSync(ctx context.Context, c *Container, cmd []string, max i
 		return -1, "", err
 	}
 	out := &limitedBuffer{max: max}
-	_, done, err := cl.Exec(context.WithoutCancel(ctx), shim.ExecConfig{ID: newID(), Process: proc}, shim.Streams{Stdout: out, Stderr: out})
+	id := newID()
+	// Docker publishes a health probe's exec events too.
+	event := func(action string, extra ...string) {
+		attrs := map[string]string{"execID": id}
+		for i := 0; i+1 < len(extra); i += 2 {
+			attrs[extra[i]] = extra[i+1]
+		}
+		c.mu.Lock()
+		d.containerEvent(c, eventtypes.Action(action), attrs)
+		c.mu.Unlock()
+	}
+	event("exec_create: " + strings.Join(cmd, " "))
+	event("exec_start: " + strings.Join(cmd, " "))
+	pid, done, err := cl.Exec(context.WithoutCancel(ctx), shim.ExecConfig{ID: id, Process: proc}, shim.Streams{Stdout: out, Stderr: out})
 	if err != nil {
 		code, werr := execStartError(err)
 		return code, werr.Error(), nil
 	}
 	select {
 	case e := <-done:
+		event("exec_die", "exitCode", fmt.Sprint(e.Status.Code))
 		if e.Err != nil {
 			return -1, out.String(), e.Err
 		}
 		return e.Status.Code, out.String(), nil
 	case <-ctx.Done():
+		// A probe over its time is killed, so that stuck probes do not pile up.
+		if pid > 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		go func() {
+			e := <-done
+			event("exec_die", "exitCode", fmt.Sprint(e.Status.Code))
+		}()
 		return -1, out.String(), ctx.Err()
 	}
 }
