@@ -3,11 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/container"
@@ -76,31 +77,49 @@ func newTopCmd(env *Env) *cobra.Command {
 }
 
 func newStatsCmd(env *Env) *cobra.Command {
-	var noStream bool
+	var noStream, all bool
 	cmd := &cobra.Command{
-		Use:   "stats [OPTIONS] CONTAINER [CONTAINER...]",
+		Use:   "stats [OPTIONS] [CONTAINER...]",
 		Short: "Display a live stream of container(s) resource usage statistics",
-		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := env.Client()
 			if err != nil {
 				return err
 			}
 			ctx := context.Background()
+			names := args
+			if len(names) == 0 {
+				list, err := c.ContainerList(ctx, client.ContainerListOptions{All: all})
+				if err != nil {
+					return err
+				}
+				for _, ctr := range list.Items {
+					names = append(names, ctr.ID[:12])
+				}
+			}
 			if noStream {
-				var rows []statsRow
-				for _, name := range args {
-					r, err := oneStats(ctx, c, name)
+				rows := make([]statsRow, len(names))
+				var wg sync.WaitGroup
+				errs := make([]error, len(names))
+				for i, name := range names {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						rows[i], errs[i] = oneStats(ctx, c, name)
+					}()
+				}
+				wg.Wait()
+				for _, err := range errs {
 					if err != nil {
 						return err
 					}
-					rows = append(rows, r)
 				}
 				return printStats(env.Out, rows)
 			}
-			return streamStats(ctx, env, c, args)
+			return streamStats(ctx, env, c, names)
 		},
 	}
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Show all containers (default shows just running)")
 	cmd.Flags().BoolVar(&noStream, "no-stream", false, "Disable streaming stats and only pull the first result")
 	cmd.Flags().Bool("no-trunc", false, "Do not truncate output")
 	return cmd
@@ -119,27 +138,44 @@ func oneStats(ctx context.Context, c *client.Client, name string) (statsRow, err
 	return newStatsRow(name, &s), nil
 }
 
-// streamStats redraws the table at every sample, as docker does.
+// streamStats follows every container's stream and redraws the table
+// every second, as docker does.
 func streamStats(ctx context.Context, env *Env, c *client.Client, names []string) error {
-	if len(names) != 1 {
-		return errors.New("berth stats streams one container; use --no-stream for several")
-	}
-	res, err := c.ContainerStats(ctx, names[0], client.ContainerStatsOptions{Stream: true})
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	dec := json.NewDecoder(res.Body)
-	for {
-		var s container.StatsResponse
-		if err := dec.Decode(&s); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
+	var mu sync.Mutex
+	rows := make([]statsRow, len(names))
+	for i, name := range names {
+		rows[i] = statsRow{id: name, name: name, cpu: "--", mem: "-- / --", memPerc: "--", netIO: "--", blockIO: "--", pids: "--"}
+		go func() {
+			res, err := c.ContainerStats(ctx, name, client.ContainerStatsOptions{Stream: true})
+			if err != nil {
+				return
 			}
-			return err
+			defer res.Body.Close()
+			dec := json.NewDecoder(res.Body)
+			for {
+				var s container.StatsResponse
+				if err := dec.Decode(&s); err != nil {
+					return
+				}
+				mu.Lock()
+				rows[i] = newStatsRow(name, &s)
+				mu.Unlock()
+			}
+		}()
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
 		}
+		mu.Lock()
+		snapshot := append([]statsRow(nil), rows...)
+		mu.Unlock()
 		fmt.Fprint(env.Out, "\033[2J\033[H")
-		if err := printStats(env.Out, []statsRow{newStatsRow(names[0], &s)}); err != nil {
+		if err := printStats(env.Out, snapshot); err != nil {
 			return err
 		}
 	}
