@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -417,4 +418,26 @@ func (b *limitedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// execIDs lists the container's execs that are created or running, for
+// inspect's ExecIDs (nil when none, as Docker shows null). It does not take
+// c.mu (inspect holds it).
+func (d *Daemon) execIDs(c *Container) []string {
+	d.ctr.mu.Lock()
+	defer d.ctr.mu.Unlock()
+	var ids []string
+	for id, rec := range d.ctr.execs {
+		if rec.c != c {
+			continue
+		}
+		rec.mu.Lock()
+		live := rec.exitCode == nil
+		rec.mu.Unlock()
+		if live {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }

@@ -60,6 +60,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		},
 	}
 	resp.State.Health = d.healthState(c) // health.go
+	resp.ExecIDs = d.execIDs(c)          // exec.go
 	if size {
 		rw, total, err := d.images.RootfsSize(ctx, c.ID)
 		if err == nil {
