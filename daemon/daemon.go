@@ -120,6 +120,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 		}
 	}
+	d.restartOnRestore()
 	return nil
 }
 

@@ -36,6 +36,7 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 	if c.State.running() {
 		return errdefs.NotModified(fmt.Errorf("container %s is already running", c.ID))
 	}
+	d.noteStart(c)
 	cl, pid, err := d.launch(ctx, c)
 	if err != nil {
 		c.State.Error = err.Error()
@@ -167,6 +168,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	if err := c.save(); err != nil {
 		d.log.Error("save container state", "id", c.ID, "err", err)
 	}
+	d.restartOnExit(c, st.Code)
 	c.shim = nil
 	autoRemove := c.HostConfig.AutoRemove
 	// With auto-remove the shim is released in parallel with the removal,
