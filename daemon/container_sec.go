@@ -30,10 +30,6 @@ func (d *Daemon) ContainerRename(ctx context.Context, name, newName string) erro
 	if name == "" || newName == "" {
 		return errdefs.InvalidParameterf("Neither old nor new names may be empty")
 	}
-	if !validName.MatchString(newName) {
-		return errdefs.InvalidParameterf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
-	}
-	newName = strings.TrimPrefix(newName, "/")
 	c, err := d.containers.get(name)
 	if err != nil {
 		return err
@@ -41,9 +37,13 @@ func (d *Daemon) ContainerRename(ctx context.Context, name, newName string) erro
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := strings.TrimPrefix(c.Name, "/")
-	if old == newName {
+	if old == strings.TrimPrefix(newName, "/") {
 		return errdefs.InvalidParameterf("Renaming a container with the same name as its current name")
 	}
+	if !validName.MatchString(newName) {
+		return errdefs.InvalidParameterf("Invalid container name (%s), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", newName)
+	}
+	newName = strings.TrimPrefix(newName, "/")
 	s := d.containers
 	s.mu.Lock()
 	if other, ok := s.byName[newName]; ok {
@@ -376,7 +376,9 @@ func (d *Daemon) containerFS(ctx context.Context, name string) (containerfs.FS, 
 	for _, m := range []struct{ src, dst string }{
 		{c.hostnamePath(), "/etc/hostname"}, {c.hostsPath(), "/etc/hosts"}, {c.resolvConfPath(), "/etc/resolv.conf"},
 	} {
-		f.Mounts = append(f.Mounts, containerfs.Mount{Source: m.src, Dest: m.dst})
+		if _, err := os.Stat(m.src); err == nil { // written at the first start
+			f.Mounts = append(f.Mounts, containerfs.Mount{Source: m.src, Dest: m.dst})
+		}
 	}
 	for _, b := range c.HostConfig.Binds {
 		if m, err := parseBind(b); err == nil {
