@@ -18,6 +18,9 @@ type Config struct {
 	// Version is berth's own version string.
 	Version string
 	Log     *slog.Logger
+
+	// Sec configures --init and the runtimes (daemon/spec_sec.go).
+	Sec SecConfig
 }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }

@@ -95,7 +95,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		LogPath:         c.logPath(),
 		LogMaxSize:      parseSize(logCfg["max-size"]),
 		LogMaxFiles:     parseCount(logCfg["max-file"]),
-		Runtime:         d.cfg.Runtime,
+		Runtime:         d.runtimeFor(c),
 		RuntimeStateDir: filepath.Join(d.cfg.runtimeStateDir()),
 		CgroupParent:    d.cfg.CgroupParent,
 		Tty:             c.Config.Tty,
