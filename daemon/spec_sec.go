@@ -338,3 +338,12 @@ func isStatic(p string) bool {
 	}
 	return true
 }
+
+// workdirError is Docker's answer when the working directory cannot be
+// made: a file in the way is named as such.
+func workdirError(wd, host string, err error) error {
+	if fi, statErr := os.Stat(host); statErr == nil && !fi.IsDir() {
+		return errdefs.InvalidParameterf("Cannot mkdir: %s is not a directory", wd)
+	}
+	return fmt.Errorf("create working directory %s: %w", wd, err)
+}

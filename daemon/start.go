@@ -75,7 +75,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		// root so that an image's symlinks cannot point it at the host.
 		if p, err := securejoin.SecureJoin(rootfs, wd); err == nil {
 			if err := os.MkdirAll(p, 0o755); err != nil {
-				return nil, 0, fmt.Errorf("create working directory %s: %w", wd, err)
+				return nil, 0, workdirError(wd, p, err)
 			}
 		}
 	}
