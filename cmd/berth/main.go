@@ -18,6 +18,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// gitCommit and buildTime are set at build time too (see the Makefile).
+var gitCommit, buildTime string
+
 func main() {
 	// As /sbin/docker-init in a container (--init): the tiny init.
 	if filepath.Base(os.Args[0]) == "docker-init" {
