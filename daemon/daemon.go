@@ -126,6 +126,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 		}
 	}
+	d.restartOnRestore()
 	return nil
 }
 

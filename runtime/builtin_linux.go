@@ -341,13 +341,15 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 			return fail(fmt.Errorf("cgroup %s: %w", cgPath, err))
 		}
 		p.cgroup = cg
-		if err := cg.Apply(p.proc.Pid); err != nil {
-			return fail(fmt.Errorf("cgroup %s: apply: %w", cgPath, err))
-		}
+		// Limits first, then the move: the init, busy making its /dev,
+		// never sees the device list half written (deny-all, then allows).
 		if s.Linux.Resources != nil {
 			if err := cg.Set(s.Linux.Resources); err != nil {
 				return fail(fmt.Errorf("cgroup %s: set resources: %w", cgPath, err))
 			}
+		}
+		if err := cg.Apply(p.proc.Pid); err != nil {
+			return fail(fmt.Errorf("cgroup %s: apply: %w", cgPath, err))
 		}
 	}
 	if adj := s.Process.OOMScoreAdj; adj != nil {
