@@ -81,10 +81,17 @@ func snippet(src []byte, line int) string {
 }
 
 // stepError attaches a Dockerfile location to a failing step's error.
-func stepError(src []byte, cmd instructions.Command, err error) error {
-	loc := cmd.Location()
-	if len(loc) == 0 || !errdefs.IsInvalidParameter(err) {
+func stepError(src []byte, line int, err error) error {
+	if line <= 0 || !errdefs.IsInvalidParameter(err) {
 		return err
 	}
-	return fmt.Errorf("%w\nDockerfile:%d\n%s", err, loc[0].Start.Line, snippet(src, loc[0].Start.Line))
+	return fmt.Errorf("%w\nDockerfile:%d\n%s", err, line, snippet(src, line))
+}
+
+// lineOf is the first line of a command or stage location.
+func lineOf(loc []parser.Range) int {
+	if len(loc) == 0 {
+		return 0
+	}
+	return loc[0].Start.Line
 }
