@@ -80,8 +80,8 @@ type build struct {
 
 	metaArgs  map[string]string // global ARGs after build-arg overrides
 	usedArgs  sync.Map          // build-arg names consumed
-	stages    []*stageRun // the needed ones, in Dockerfile order
-	all       []*stageRun // every stage, by index
+	stages    []*stageRun       // the needed ones, in Dockerfile order
+	all       []*stageRun       // every stage, by index
 	targetIdx int
 	totalStep int
 	stepMu    sync.Mutex
@@ -324,4 +324,3 @@ func normalizeTag(t string) string {
 	}
 	return t + ":latest"
 }
-

@@ -13,14 +13,14 @@ import (
 // stageRun is one stage of a build: its dependencies on earlier stages and,
 // once done, its final state.
 type stageRun struct {
-	idx   int
-	st    *instructions.Stage
-	base  string // FROM after expansion
-	deps  []int  // earlier stages this one needs
-	done  chan struct{}
-	res   *state
-	err   error
-	steps int // executed
+	idx    int
+	st     *instructions.Stage
+	base   string // FROM after expansion
+	deps   []int  // earlier stages this one needs
+	done   chan struct{}
+	res    *state
+	err    error
+	steps  int // executed
 	cached int
 }
 
