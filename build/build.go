@@ -95,6 +95,9 @@ type Options struct {
 	Secrets map[string][]byte
 	// Output receives the classic builder's text ("Step 1/3 : ...").
 	Output io.Writer
+	// Built, when set, is called with the image ID before "Successfully
+	// built" is printed (the API's aux message).
+	Built func(digest.Digest)
 	// Quiet suppresses RUN output and step lines (the final ID is still
 	// returned).
 	Quiet bool

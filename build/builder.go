@@ -152,6 +152,9 @@ func (b *Builder) Build(ctx context.Context, opts Options) (*Result, error) {
 		res.Steps += s.steps
 		res.CachedSteps += s.cached
 	}
+	if opts.Built != nil {
+		opts.Built(final.img.ID)
+	}
 	bd.out.printf("Successfully built %s\n", short(final.img.ID))
 	for _, t := range opts.Tags {
 		if err := b.store.Tag(ctx, final.img.ID, t); err != nil {

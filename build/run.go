@@ -247,3 +247,6 @@ func (bd *build) diffLayer(ctx context.Context, cid string) (*layerFile, error) 
 func removeFile(p string) { os.Remove(p) }
 
 var _ = image.PutOptions{}
+
+// ExitCode is the step's exit code (the API's errorDetail code).
+func (e *ExitError) ExitCode() int { return e.Code }

@@ -205,7 +205,8 @@ func parseTrigger(t string) (instructions.Command, error) {
 // from starts a stage: from scratch, an earlier stage or an image.
 func (bd *build) from(ctx context.Context, sr *stageRun) (*state, error) {
 	n := bd.nextStep()
-	bd.out.printf("Step %d/%d : %s\n", n, bd.totalStep, sr.st.SourceCode)
+	bd.out.printf("Step %d/%d : %s", n, bd.totalStep, sr.st.SourceCode)
+	bd.out.printf("\n")
 	st := &state{}
 	switch j := bd.stageRef(sr.base, sr.idx); {
 	case j >= 0:

@@ -23,7 +23,8 @@ func (bd *build) step(ctx context.Context, sr *stageRun, st *state, cmd instruct
 	if trigger {
 		bd.out.printf("# Executing build trigger: %s\n", code)
 	} else {
-		bd.out.printf("Step %d/%d : %s\n", bd.nextStep(), bd.totalStep, code)
+		bd.out.printf("Step %d/%d : %s", bd.nextStep(), bd.totalStep, code)
+		bd.out.printf("\n")
 	}
 	next := st.clone()
 	lex := shell.NewLex(bd.df.escape)
@@ -191,6 +192,12 @@ func (bd *build) step(ctx context.Context, sr *stageRun, st *state, cmd instruct
 		return next, nil
 	}
 	var layer *layerFile
+	metaCID := ""
+	if layerStep == nil {
+		// The classic builder commits a container for metadata steps too.
+		metaCID = randomID()[:12]
+		bd.out.printf(" ---> Running in %s\n", metaCID)
+	}
 	if layerStep != nil {
 		var err error
 		if layer, err = layerStep(ctx, next); err != nil {
@@ -204,6 +211,9 @@ func (bd *build) step(ctx context.Context, sr *stageRun, st *state, cmd instruct
 	}
 	next.img, next.cfg = img, img.Config
 	sr.steps++
+	if metaCID != "" {
+		bd.out.printf("Removing intermediate container %s\n", metaCID)
+	}
 	bd.out.printf(" ---> %s\n", short(img.ID))
 	return next, nil
 }

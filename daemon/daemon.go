@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berth-dev/berth/build"
 	"github.com/berth-dev/berth/daemon/events"
 	"github.com/berth-dev/berth/filters"
 	"github.com/berth-dev/berth/image"
@@ -28,6 +29,7 @@ type Daemon struct {
 	events     *events.Bus
 	shims      *shim.Launcher
 	started    time.Time
+	builder    *build.Builder // build.go
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -61,6 +63,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		containers: newContainerStore(),
 		events:     events.New(),
 		started:    time.Now(),
+	}
+	if d.builder, err = newBuilder(cfg, d); err != nil {
+		imgs.Close()
+		return nil, err
 	}
 	if err := d.restore(ctx); err != nil {
 		imgs.Close()
