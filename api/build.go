@@ -161,6 +161,8 @@ func (s *Server) build(w http.ResponseWriter, r *http.Request, b BuildBackend) e
 		}
 	}
 	quiet := boolValue(r, "q")
+	// The stream starts while the context is still being read.
+	http.NewResponseController(w).EnableFullDuplex()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	flush(w)
