@@ -154,10 +154,10 @@ func (bd *build) execRun(ctx context.Context, st *state, args []string, createdB
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
-	bd.out.printf("Removing intermediate container %s\n", cid[:12])
 	if code != 0 {
 		return nil, &ExitError{Cmd: displayCmd(createdBy, args), Code: code}
 	}
+	bd.out.printf("Removing intermediate container %s\n", cid[:12])
 	return bd.diffLayer(ctx, cid)
 }
 

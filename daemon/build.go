@@ -10,8 +10,8 @@ import (
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/build"
 	"github.com/berth-dev/berth/runtime"
-	"github.com/opencontainers/go-digest"
 	eventtypes "github.com/moby/moby/api/types/events"
+	"github.com/opencontainers/go-digest"
 )
 
 var _ api.BuildBackend = (*Daemon)(nil)
