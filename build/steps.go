@@ -289,3 +289,21 @@ func exposedPorts(v string) ([]string, error) {
 
 var _ = dockerspec.HealthcheckConfig{}
 var _ digest.Digest
+
+// exposedPortsOf parses an EXPOSE command's ports without expansion (for
+// the fuzz test); other commands yield nothing.
+func exposedPortsOf(c instructions.Command) ([]string, error) {
+	e, ok := c.(*instructions.ExposeCommand)
+	if !ok {
+		return nil, nil
+	}
+	var out []string
+	for _, p := range e.Ports {
+		ps, err := exposedPorts(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
+}
