@@ -43,7 +43,7 @@ CMD echo done
 		name      string
 		got, want any
 	}{
-		{"Env", c.Env, []string{"APP=/app", "PATH=/usr/local/bin:/bin"}},
+		{"Env", c.Env, []string{"PATH=/usr/local/bin:/bin", "APP=/app"}},
 		{"WorkingDir", c.WorkingDir, "/app"},
 		{"User", c.User, "app"},
 		{"Labels", c.Labels, map[string]string{"org.example.name": "demo app", "version": "1"}},

@@ -345,6 +345,14 @@ func (bd *build) execCopy(ctx context.Context, st *state, srcImg *image.Image, s
 		}
 		chmod = int(m)
 	}
+	if srcImg != nil {
+		if srcs, err = resolveImageSources(srcRoot, srcs, fl.name); err != nil {
+			return nil, err
+		}
+		if len(srcs) > 1 && !destIsDir {
+			return nil, errdefs.InvalidParameterf("When using %s with more than one source file, the destination must be a directory and end with a /", fl.name)
+		}
+	}
 	c := &copier{uid: uid, gid: gid, chmod: chmod}
 	// The destination, resolved inside the new rootfs.
 	for _, s := range srcs {
@@ -638,4 +646,31 @@ func lookupDB(rootfs, file, name string) (int, int, bool) {
 		return a, b, true
 	}
 	return 0, 0, false
+}
+
+// resolveImageSources expands --from sources against the mounted source
+// image: wildcards and whether each is a directory.
+func resolveImageSources(root string, srcs []copySource, name string) ([]copySource, error) {
+	var out []copySource
+	for _, s := range srcs {
+		matches, err := expandSource(root, s.rel)
+		if err != nil {
+			return nil, errdefs.InvalidParameterf("%s failed: %v", name, err)
+		}
+		if len(matches) == 0 {
+			return nil, errdefs.InvalidParameterf("%s failed: stat %s: file does not exist", name, "/"+s.rel)
+		}
+		for _, m := range matches {
+			full, err := secureJoin(root, m)
+			if err != nil {
+				return nil, err
+			}
+			fi, err := os.Stat(full)
+			if err != nil {
+				return nil, errdefs.InvalidParameterf("%s failed: %v", name, err)
+			}
+			out = append(out, copySource{rel: m, base: path.Base("/" + m), isDir: fi.IsDir()})
+		}
+	}
+	return out, nil
 }

@@ -37,6 +37,8 @@ type argValue struct {
 	name, value string
 }
 
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
 var defaultShell = []string{"/bin/sh", "-c"}
 
 func (s *state) shell() []string {
@@ -215,7 +217,8 @@ func (bd *build) from(ctx context.Context, sr *stageRun) (*state, error) {
 	case strings.EqualFold(sr.base, "scratch"):
 		st.cfg.RootFS.Type = "layers"
 		st.cfg.OS, st.cfg.Architecture, st.cfg.Variant = bd.platform.targetOS, bd.platform.targetArch, bd.platform.targetVariant
-		st.key = stepKey("", "FROM scratch", bd.platform.String())
+		st.key = stepKey("", cacheVersion, "FROM scratch", bd.platform.String())
+		st.cfg.Config.Env = []string{"PATH=" + defaultPath}
 		bd.out.printf(" ---> \n")
 		sr.steps++
 		return st, nil
@@ -224,9 +227,13 @@ func (bd *build) from(ctx context.Context, sr *stageRun) (*state, error) {
 		if err != nil {
 			return nil, err
 		}
-		st.img, st.cfg, st.key = img, img.Config, stepKey("", "FROM", img.ID.String())
+		st.img, st.cfg, st.key = img, img.Config, stepKey("", cacheVersion, "FROM", img.ID.String())
 	}
 	bd.hold(st.img.ID)
+	if !hasEnv(st.cfg.Config.Env, "PATH") {
+		// As both Docker builders do: a base without PATH gets the default.
+		st.cfg.Config.Env = append([]string{"PATH=" + defaultPath}, st.cfg.Config.Env...)
+	}
 	bd.out.printf(" ---> %s\n", short(st.img.ID))
 	sr.steps++
 	return st, nil
@@ -343,3 +350,7 @@ func resolveWorkdir(cur, p string) string {
 	}
 	return path.Join(cur, p)
 }
+
+// cacheVersion salts every step key: bump it when a change to the builder
+// makes older cache entries wrong.
+const cacheVersion = "berth-build-2"
