@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/build"
@@ -43,9 +44,11 @@ func (d *Daemon) Build(ctx context.Context, body io.Reader, opts api.BuildOption
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
+	start := time.Now()
 	if err := build.LoadContext(ctx, body, opts.Remote, dir); err != nil {
 		return nil, err
 	}
+	loaded := time.Since(start)
 	res, err := d.builder.Build(ctx, build.Options{
 		ContextDir:  dir,
 		Dockerfile:  opts.Dockerfile,
@@ -63,6 +66,7 @@ func (d *Daemon) Build(ctx context.Context, body io.Reader, opts api.BuildOption
 	if err != nil {
 		return nil, err
 	}
+	d.log.Debug("build", "id", res.ID, "context", loaded, "build", res.Duration, "steps", res.Steps, "cached", res.CachedSteps)
 	for _, t := range res.Tags {
 		d.events.Publish(eventtypes.ImageEventType, eventtypes.ActionTag, res.ID.String(), map[string]string{"name": familiar(t)})
 	}
