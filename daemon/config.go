@@ -15,9 +15,12 @@ type Config struct {
 	Runtime string
 	// CgroupParent is where container cgroups are made; default "/berth".
 	CgroupParent string
-	// Version is berth's own version string.
-	Version string
-	Log     *slog.Logger
+	// Version is berth's own version string; GitCommit and BuildTime say
+	// what it was built from, and when.
+	Version   string
+	GitCommit string
+	BuildTime string
+	Log       *slog.Logger
 }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }
