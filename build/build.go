@@ -64,6 +64,9 @@ type Config struct {
 	Puller Puller
 	// Root holds the cache index, cache mounts and temporary files.
 	Root string
+	// ScratchDirs are candidate tmpfs directories for small build
+	// contexts (the first on tmpfs is used; none means disk under Root).
+	ScratchDirs []string
 	// CacheLimit bounds the bytes of layers the build cache keeps; least
 	// recently used entries are evicted past it. 0 means DefaultCacheLimit.
 	CacheLimit int64

@@ -21,12 +21,13 @@ import (
 
 // Builder builds images from Dockerfiles. It is safe for concurrent builds.
 type Builder struct {
-	store  ImageStore
-	runner Runner
-	puller Puller
-	root   string
-	log    *slog.Logger
-	cache  *cache
+	store   ImageStore
+	runner  Runner
+	puller  Puller
+	root    string
+	scratch string // tmpfs dir for small contexts, "" if none
+	log     *slog.Logger
+	cache   *cache
 
 	pruneMu  sync.Mutex
 	activeMu sync.Mutex
@@ -47,9 +48,11 @@ func New(cfg Config) (*Builder, error) {
 		}
 	}
 	// Leftovers of builds a crash interrupted.
-	if ents, err := os.ReadDir(filepath.Join(cfg.Root, "tmp")); err == nil {
-		for _, e := range ents {
-			os.RemoveAll(filepath.Join(cfg.Root, "tmp", e.Name()))
+	for _, d := range append([]string{filepath.Join(cfg.Root, "tmp")}, cfg.ScratchDirs...) {
+		if ents, err := os.ReadDir(d); err == nil {
+			for _, e := range ents {
+				os.RemoveAll(filepath.Join(d, e.Name()))
+			}
 		}
 	}
 	c, err := openCache(cachePath(cfg.Root), cfg.CacheLimit)
@@ -59,7 +62,8 @@ func New(cfg Config) (*Builder, error) {
 	return &Builder{
 		store: cfg.Store, runner: cfg.Runner, puller: cfg.Puller,
 		root: cfg.Root, log: cfg.Log, cache: c,
-		active: map[digest.Digest]int{},
+		scratch: tmpfsDir(cfg.ScratchDirs...),
+		active:  map[digest.Digest]int{},
 	}, nil
 }
 

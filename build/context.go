@@ -2,6 +2,7 @@ package build
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +13,61 @@ import (
 
 	"github.com/berth-dev/berth/archive"
 	"github.com/berth-dev/berth/errdefs"
+	"golang.org/x/sys/unix"
 )
+
+// memContextLimit bounds the contexts unpacked into tmpfs: a context
+// up to this size is read into memory first, and if it ends there it is
+// unpacked on tmpfs (creating hundreds of small files on a disk costs far
+// more than the build itself); larger ones go to disk.
+const memContextLimit = 64 << 20
+
+// LoadContext reads a build context (see the package function) into a new
+// directory, on tmpfs when it is small and a tmpfs is available. cleanup
+// removes it.
+func (b *Builder) LoadContext(ctx context.Context, body io.Reader, remote string) (dir string, cleanup func(), err error) {
+	head := make([]byte, 0, 1<<20)
+	buf := bytes.NewBuffer(head)
+	n, err := io.CopyN(buf, body, memContextLimit+1)
+	if err != nil && err != io.EOF {
+		return "", nil, fmt.Errorf("read build context: %w", err)
+	}
+	parent := filepath.Join(b.root, "tmp")
+	if n <= memContextLimit && b.scratch != "" {
+		parent = b.scratch
+	}
+	if dir, err = os.MkdirTemp(parent, "context-"); err != nil {
+		return "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(dir) }
+	var r io.Reader = buf
+	if n > memContextLimit {
+		r = io.MultiReader(buf, body)
+	}
+	if err := LoadContext(ctx, r, remote, dir); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return dir, cleanup, nil
+}
+
+// tmpfsDir returns the first candidate directory that is (or can be made)
+// on tmpfs, or "".
+func tmpfsDir(candidates ...string) string {
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if err := os.MkdirAll(c, 0o700); err != nil {
+			continue
+		}
+		var st unix.Statfs_t
+		if unix.Statfs(c, &st) == nil && st.Type == unix.TMPFS_MAGIC {
+			return c
+		}
+	}
+	return ""
+}
 
 // LoadContext unpacks a build context into dir: the request body (a tar,
 // possibly compressed), or, when the body is empty and remote is set, the
@@ -25,10 +80,12 @@ func LoadContext(ctx context.Context, body io.Reader, remote, dir string) error 
 		}
 		return loadRemote(ctx, remote, dir)
 	}
-	if _, err := archive.Apply(ctx, dir, br, archive.ApplyOptions{}); err != nil {
+	rc, _, err := archive.Decompress(br)
+	if err != nil {
 		return errdefs.InvalidParameter(fmt.Errorf("build context: %w", err))
 	}
-	return nil
+	defer rc.Close()
+	return untarContext(ctx, rc, dir)
 }
 
 func loadRemote(ctx context.Context, remote, dir string) error {

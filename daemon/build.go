@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -33,21 +32,24 @@ func newBuilder(cfg Config, d *Daemon) (*build.Builder, error) {
 			BundleDir: filepath.Join(cfg.ExecRoot, "build", "bundles"),
 		},
 		Root: filepath.Join(cfg.DataRoot, "build"),
-		Log:  cfg.Log.With("component", "build"),
+		// Small contexts unpack on tmpfs: the exec root when it is one
+		// (/run/berth), else /dev/shm.
+		ScratchDirs: []string{
+			filepath.Join(cfg.ExecRoot, "build", "context"),
+			filepath.Join("/dev/shm", "berth-build-"+digest.FromString(cfg.DataRoot).Encoded()[:12]),
+		},
+		Log: cfg.Log.With("component", "build"),
 	})
 }
 
 // Build implements api.BuildBackend.
 func (d *Daemon) Build(ctx context.Context, body io.Reader, opts api.BuildOptions, out io.Writer, built func(id string)) (*api.BuildResult, error) {
-	dir, err := d.builder.TempDir("context-")
+	start := time.Now()
+	dir, cleanup, err := d.builder.LoadContext(ctx, body, opts.Remote)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	start := time.Now()
-	if err := build.LoadContext(ctx, body, opts.Remote, dir); err != nil {
-		return nil, err
-	}
+	defer cleanup()
 	loaded := time.Since(start)
 	res, err := d.builder.Build(ctx, build.Options{
 		ContextDir:  dir,
