@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -191,6 +192,7 @@ func (bd *build) step(ctx context.Context, sr *stageRun, st *state, cmd instruct
 		sr.cached++
 		return next, nil
 	}
+	stepStart := time.Now()
 	var layer *layerFile
 	metaCID := ""
 	if layerStep == nil {
@@ -205,10 +207,12 @@ func (bd *build) step(ctx context.Context, sr *stageRun, st *state, cmd instruct
 		}
 		defer removeFile(layer.path)
 	}
+	execDone := time.Now()
 	img, err := bd.commit(ctx, next, layer, createdBy, false)
 	if err != nil {
 		return nil, err
 	}
+	bd.b.log.Debug("build step", "step", code, "exec", execDone.Sub(stepStart), "commit", time.Since(execDone))
 	next.img, next.cfg = img, img.Config
 	sr.steps++
 	if metaCID != "" {
