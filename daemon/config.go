@@ -21,6 +21,9 @@ type Config struct {
 	GitCommit string
 	BuildTime string
 	Log       *slog.Logger
+
+	// Sec configures --init and the runtimes (daemon/spec_sec.go).
+	Sec SecConfig
 }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }

@@ -27,6 +27,9 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	if err := validateHostConfig(&hc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := d.validateSecHostConfig(&hc); err != nil {
+		return container.CreateResponse{}, err
+	}
 	if cfg.Image == "" {
 		return container.CreateResponse{}, errdefs.InvalidParameterf("no image specified")
 	}

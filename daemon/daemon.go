@@ -132,6 +132,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 		}
 	}
+	d.restartOnRestore()
 	return nil
 }
 

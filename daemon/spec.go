@@ -82,9 +82,13 @@ func (d *Daemon) generateSpec(c *Container, rootfs string) (*specs.Spec, error) 
 		}
 		opts.Mounts = append(opts.Mounts, m)
 	}
+	d.secOptions(c, &opts)
 	s, err := spec.Generate(opts)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if err := d.adjustSpec(c, s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -36,6 +36,7 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 	if c.State.running() {
 		return errdefs.NotModified(fmt.Errorf("container %s is already running", c.ID))
 	}
+	d.noteStart(c)
 	cl, pid, err := d.launch(ctx, c)
 	if err != nil {
 		c.State.Error = err.Error()
@@ -74,7 +75,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		// root so that an image's symlinks cannot point it at the host.
 		if p, err := securejoin.SecureJoin(rootfs, wd); err == nil {
 			if err := os.MkdirAll(p, 0o755); err != nil {
-				return nil, 0, fmt.Errorf("create working directory %s: %w", wd, err)
+				return nil, 0, workdirError(wd, p, err)
 			}
 		}
 	}
@@ -94,7 +95,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		LogPath:         c.logPath(),
 		LogMaxSize:      parseSize(logCfg["max-size"]),
 		LogMaxFiles:     parseCount(logCfg["max-file"]),
-		Runtime:         d.cfg.Runtime,
+		Runtime:         d.runtimeFor(c),
 		RuntimeStateDir: filepath.Join(d.cfg.runtimeStateDir()),
 		CgroupParent:    d.cfg.CgroupParent,
 		Tty:             c.Config.Tty,
@@ -168,6 +169,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	if err := c.save(); err != nil {
 		d.log.Error("save container state", "id", c.ID, "err", err)
 	}
+	d.restartOnExit(c, st.Code)
 	c.shim = nil
 	autoRemove := c.HostConfig.AutoRemove
 	// With auto-remove the shim is released in parallel with the removal,

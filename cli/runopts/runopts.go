@@ -71,6 +71,7 @@ type Options struct {
 	Pull        string
 	Quiet       bool
 	CIDFile     string
+	sec         secOptions
 	flags       *pflag.FlagSet
 }
 
@@ -132,6 +133,7 @@ func AddFlags(fs *pflag.FlagSet, run bool) *Options {
 	fs.StringVar(&o.Pull, "pull", "missing", `Pull image before running ("always", "missing", "never")`)
 	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "Suppress the pull output")
 	fs.StringVar(&o.CIDFile, "cidfile", "", "Write the container ID to the file")
+	o.sec.addFlags(fs)
 	return o
 }
 
@@ -277,6 +279,9 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 	hc.BlkioDeviceWriteBps = []*blkiodev.ThrottleDevice{}
 	hc.BlkioDeviceReadIOps = []*blkiodev.ThrottleDevice{}
 	hc.BlkioDeviceWriteIOps = []*blkiodev.ThrottleDevice{}
+	if err := o.sec.apply(hc); err != nil {
+		return nil, err
+	}
 	rp, err := ParseRestartPolicy(o.Restart)
 	if err != nil {
 		return nil, err
