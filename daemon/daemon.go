@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/build"
 	"github.com/berth-dev/berth/daemon/events"
 	"github.com/berth-dev/berth/filters"
 	"github.com/berth-dev/berth/image"
@@ -30,6 +31,7 @@ type Daemon struct {
 	shims      *shim.Launcher
 	started    time.Time
 	removals   sync.WaitGroup // removed containers' files being deleted
+	builder    *build.Builder // build.go
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -66,6 +68,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		containers: newContainerStore(),
 		events:     events.New(),
 		started:    time.Now(),
+	}
+	if d.builder, err = newBuilder(cfg, d); err != nil {
+		imgs.Close()
+		return nil, err
 	}
 	if err := d.restore(ctx); err != nil {
 		imgs.Close()
