@@ -17,7 +17,13 @@ type Config struct {
 	CgroupParent string
 	// Version is berth's own version string.
 	Version string
-	Log     *slog.Logger
+	// Bridge and BridgeIP (--bridge, --bip) are the default bridge's name
+	// and gateway address with prefix; NetworkTable is berth's nftables
+	// table. Empty means the defaults (berth0, 172.29.0.1/16, berth).
+	Bridge       string
+	BridgeIP     string
+	NetworkTable string
+	Log          *slog.Logger
 }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }

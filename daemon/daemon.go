@@ -28,6 +28,7 @@ type Daemon struct {
 	events     *events.Bus
 	shims      *shim.Launcher
 	started    time.Time
+	net        *netService
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -62,6 +63,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		events:     events.New(),
 		started:    time.Now(),
 	}
+	if err := d.openNetworking(ctx); err != nil {
+		imgs.Close()
+		return nil, err
+	}
 	if err := d.restore(ctx); err != nil {
 		imgs.Close()
 		return nil, err
@@ -73,6 +78,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 // their shims; the next daemon finds them again.
 func (d *Daemon) Close() error {
 	d.shims.Close()
+	defer d.closeNetworking()
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
 		if c.shim != nil {
@@ -153,6 +159,7 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 	c.mu.Unlock()
 	os.RemoveAll(c.stateDir)
 	d.images.UnmountRootfs(ctx, c.ID)
+	d.netRelease(c)
 }
 
 // SubscribeEvents implements api.SystemBackend.

@@ -35,6 +35,8 @@ type daemonFlags struct {
 	tlsCACert    string
 	tlsCert      string
 	tlsKey       string
+	bridge       string
+	bip          string
 }
 
 func newDaemonCommand(version string) *cobra.Command {
@@ -60,6 +62,8 @@ func newDaemonCommand(version string) *cobra.Command {
 	fl.StringVar(&f.tlsCACert, "tlscacert", "", "CA certificate that client certificates must chain to")
 	fl.StringVar(&f.tlsCert, "tlscert", "", "Server TLS certificate")
 	fl.StringVar(&f.tlsKey, "tlskey", "", "Server TLS key")
+	fl.StringVarP(&f.bridge, "bridge", "b", "berth0", "Name of the default bridge network's Linux bridge")
+	fl.StringVar(&f.bip, "bip", "172.29.0.1/16", "Default bridge's gateway address and subnet (CIDR)")
 	return cmd
 }
 
@@ -99,6 +103,8 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 		CgroupParent: f.cgroupParent,
 		Version:      version,
 		Log:          log,
+		Bridge:       f.bridge,
+		BridgeIP:     f.bip,
 	})
 	if err != nil {
 		return err
