@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/network"
+	"github.com/berth-dev/berth/network/portspec"
 	"github.com/moby/moby/api/types/container"
 	apinet "github.com/moby/moby/api/types/network"
 )
@@ -148,7 +149,7 @@ func parseHostPortRange(s string) (int, int, error) {
 	if s == "" {
 		return 0, 0, nil
 	}
-	specs, err := network.ParsePortSpec(s + ":1")
+	specs, err := portspec.Parse(s + ":1")
 	if err != nil || len(specs) != 1 {
 		return 0, 0, fmt.Errorf("invalid host port %q", s)
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/berth-dev/berth/network/portspec"
 	"github.com/moby/moby/api/types/network"
 	"golang.org/x/sys/unix"
 )
@@ -86,7 +87,7 @@ func (m *Manager) resolvePorts(req network.PortMap, ctrIP netip.Addr) ([]PortMap
 				continue // IPv6 host addresses are not published (IPv4 NAT only)
 			}
 			hostIP = hostIP.Unmap()
-			lo, hi, err := parseHostPorts(b.HostPort)
+			lo, hi, err := portspec.HostPorts(b.HostPort)
 			if err != nil {
 				return fail(errdefs.InvalidParameterf("invalid port specification: %q", b.HostPort))
 			}

@@ -1,4 +1,5 @@
-package network
+// Package portspec parses docker's -p/--expose port specifications.
+package portspec
 
 import (
 	"fmt"
@@ -10,18 +11,18 @@ import (
 	"github.com/moby/moby/api/types/network"
 )
 
-// PortSpec is one container port of a -p flag with the host side asked for.
-type PortSpec struct {
+// Spec is one container port of a -p flag with the host side asked for.
+type Spec struct {
 	Port    network.Port
 	Binding network.PortBinding
 }
 
-// ParsePortSpec parses a -p value the way docker does:
+// Parse parses a -p value the way docker does:
 // [ip:][hostPort[-hostEnd]:]containerPort[-containerEnd][/proto]. A host
 // range with a single container port keeps the range as the binding's
 // HostPort (the engine picks a free port in it); equal-length ranges map
 // port to port.
-func ParsePortSpec(s string) ([]PortSpec, error) {
+func Parse(s string) ([]Spec, error) {
 	bad := func(why string) error {
 		return errdefs.InvalidParameterf("invalid port specification: %q: %s", s, why)
 	}
@@ -85,7 +86,7 @@ func ParsePortSpec(s string) ([]PortSpec, error) {
 	if host != "" && n > 0 && int(he-hs) != n {
 		return nil, bad("port ranges don't match in size")
 	}
-	out := make([]PortSpec, 0, n+1)
+	out := make([]Spec, 0, n+1)
 	for i := 0; i <= n; i++ {
 		p, ok := network.PortFrom(cs+uint16(i), network.IPProtocol(proto))
 		if !ok {
@@ -99,7 +100,7 @@ func ParsePortSpec(s string) ([]PortSpec, error) {
 		default:
 			b.HostPort = strconv.Itoa(int(hs) + i)
 		}
-		out = append(out, PortSpec{Port: p, Binding: b})
+		out = append(out, Spec{Port: p, Binding: b})
 	}
 	return out, nil
 }
@@ -134,8 +135,8 @@ func parsePort(s string) (uint16, error) {
 	return uint16(n), nil
 }
 
-// parseHostPorts parses a binding's HostPort: "" (any), "N" or "N-M".
-func parseHostPorts(s string) (uint16, uint16, error) {
+// HostPorts parses a binding's HostPort: "" (any), "N" or "N-M".
+func HostPorts(s string) (uint16, uint16, error) {
 	if s == "" || s == "0" {
 		return 0, 0, nil
 	}
