@@ -81,4 +81,3 @@ func FuzzParsePortSpec(f *testing.F) {
 		}
 	})
 }
-
