@@ -146,14 +146,8 @@ func (d *Daemon) netValidate(hc *container.HostConfig, nc *apinet.NetworkingConf
 }
 
 func parseHostPortRange(s string) (int, int, error) {
-	if s == "" {
-		return 0, 0, nil
-	}
-	specs, err := portspec.Parse(s + ":1")
-	if err != nil || len(specs) != 1 {
-		return 0, 0, fmt.Errorf("invalid host port %q", s)
-	}
-	return 0, 0, nil
+	lo, hi, err := portspec.HostPorts(s)
+	return int(lo), int(hi), err
 }
 
 // netSaveEndpoints records a new container's endpoint configs.

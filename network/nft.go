@@ -58,6 +58,9 @@ func ruleset(nets []*Network, ports []PortMapping) []rule {
 		e = append(e, dnat(p.CtrIP, p.CtrPort)...)
 		add(chainPorts, e...)
 	}
+	// Published ports are reachable from every network (through the
+	// host's address); isolation below applies to the rest.
+	add(chainForward, append(ctDNAT(), &expr.Verdict{Kind: expr.VerdictAccept})...)
 	bridges := make([]string, 0, len(nets))
 	for _, n := range nets {
 		bridges = append(bridges, n.Bridge)

@@ -93,7 +93,7 @@ func TestRuleset(t *testing.T) {
 	// 2 jumps; 2 IPv4 port rules (the IPv6 host address is skipped);
 	// masquerade for the non-internal network + 2 per bridge; 2 internal
 	// drops + 2 isolation drops.
-	want := map[string]int{chainPrerouting: 1, chainOutput: 1, chainPorts: 2, chainPostrouting: 5, chainForward: 4}
+	want := map[string]int{chainPrerouting: 1, chainOutput: 1, chainPorts: 2, chainPostrouting: 5, chainForward: 5}
 	for k, v := range want {
 		if count[k] != v {
 			t.Errorf("chain %s: %d rules, want %d", k, count[k], v)

@@ -69,6 +69,9 @@ func Parse(s string) ([]Spec, error) {
 		}
 		addr = a.Unmap()
 	}
+	if host == "0" {
+		host = "" // any free port, as docker takes it
+	}
 	if ctr == "" {
 		return nil, bad("no port specified")
 	}
