@@ -361,4 +361,3 @@ func hostPortString(b network.PortBinding) string {
 	}
 	return ip + ":" + b.HostPort
 }
-
