@@ -15,8 +15,11 @@ type Config struct {
 	Runtime string
 	// CgroupParent is where container cgroups are made; default "/berth".
 	CgroupParent string
-	// Version is berth's own version string.
-	Version string
+	// Version is berth's own version string; GitCommit and BuildTime say
+	// what it was built from, and when.
+	Version   string
+	GitCommit string
+	BuildTime string
 	// Bridge and BridgeIP (--bridge, --bip) are the default bridge's name
 	// and gateway address with prefix; NetworkTable is berth's nftables
 	// table. Empty means the defaults (berth0, 172.29.0.1/16, berth).

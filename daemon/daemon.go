@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/daemon/events"
@@ -28,6 +29,7 @@ type Daemon struct {
 	events     *events.Bus
 	shims      *shim.Launcher
 	started    time.Time
+	removals   sync.WaitGroup // removed containers' files being deleted
 	net        *netService
 }
 
@@ -54,6 +56,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		imgs.Close()
 		return nil, err
 	}
+	if cfg.Runtime == "" || cfg.Runtime == "berth" {
+		shims.PrebootInits()
+	}
 	d := &Daemon{
 		shims:      shims,
 		cfg:        cfg,
@@ -78,6 +83,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 // their shims; the next daemon finds them again.
 func (d *Daemon) Close() error {
 	d.shims.Close()
+	d.waitRemovals()
 	defer d.closeNetworking()
 	for _, c := range d.containers.list() {
 		c.mu.Lock()

@@ -164,6 +164,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 			st = shim.ExitStatus{Code: 255, ExitedAt: time.Now()}
 		}
 	}
+	tExit := time.Now()
 	c.mu.Lock()
 	c.State.Status = container.StateExited
 	c.State.Pid = 0
@@ -204,9 +205,11 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	c.mu.Lock()
 	close(c.exited)
 	c.mu.Unlock()
+	tSaved := time.Since(tExit)
 	if autoRemove {
 		if err := d.removeContainer(ctx, c, true, true); err != nil {
 			d.log.Warn("auto-remove", "id", c.ID, "err", err)
 		}
 	}
+	d.log.Debug("exit", "id", c.ID, "saved", tSaved, "done", time.Since(tExit))
 }

@@ -262,34 +262,42 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 }
 
 func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, attr *syscall.SysProcAttr, pidPath string, terminal bool, stdio IO) (*initProcess, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("sync socket: %w", err)
+	var cmd *exec.Cmd
+	var parentSock *os.File
+	pre := r.opts.Preboot.take(attr.Cloneflags)
+	if pidPath != "" || attr.UidMappings != nil {
+		pre.Close()
+		pre = nil
 	}
-	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
-	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
-	defer parentSock.Close()
-
-	cmd := &exec.Cmd{
-		Path: "/proc/self/exe",
-		Args: []string{"berth-init", initArg},
-		// The init's own environment never reaches the user process.
-		Env:         []string{"GOGC=off", "GOMAXPROCS=1"},
-		ExtraFiles:  []*os.File{childSock},
-		SysProcAttr: attr,
-	}
-	if !terminal {
-		stdio.attach(cmd)
-	}
-	start := cmd.Start
-	if pidPath != "" {
-		start = func() error { return startInPidNamespace(cmd, pidPath) }
-	}
-	if err := start(); err != nil {
+	if pre != nil {
+		cmd, parentSock = pre.cmd, pre.sock
+		if err := pre.prepare(stdio, terminal); err != nil {
+			pre.Close()
+			return nil, fmt.Errorf("container init: %w", err)
+		}
+	} else {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("sync socket: %w", err)
+		}
+		parentSock = os.NewFile(uintptr(fds[0]), "sync-parent")
+		childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+		cmd = initCommand(childSock, attr)
+		if !terminal {
+			stdio.attach(cmd)
+		}
+		start := cmd.Start
+		if pidPath != "" {
+			start = func() error { return startInPidNamespace(cmd, pidPath) }
+		}
+		err = start()
 		childSock.Close()
-		return nil, fmt.Errorf("start container init: %w", err)
+		if err != nil {
+			parentSock.Close()
+			return nil, fmt.Errorf("start container init: %w", err)
+		}
 	}
-	childSock.Close()
+	defer parentSock.Close()
 	p := &initProcess{proc: cmd.Process, done: make(chan struct{})}
 	fail := func(err error) (*initProcess, error) {
 		_ = p.proc.Kill()
@@ -312,7 +320,11 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 	if err != nil {
 		return fail(err)
 	}
-	plan, err := makePlan(s, bundle, r.compileSeccomp)
+	compile := r.compileSeccomp
+	if pre != nil {
+		compile = pre.compiler(compile)
+	}
+	plan, err := makePlan(s, bundle, compile)
 	if err != nil {
 		return fail(errdefs.InvalidParameter(fmt.Errorf("config.json: %w", err)))
 	}
@@ -393,6 +405,19 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 	}
 	go p.reap()
 	return p, nil
+}
+
+// initCommand is the re-execution of this binary as a container init
+// whose end of the sync socket is childSock.
+func initCommand(childSock *os.File, attr *syscall.SysProcAttr) *exec.Cmd {
+	return &exec.Cmd{
+		Path: "/proc/self/exe",
+		Args: []string{"berth-init", initArg},
+		// The init's own environment never reaches the user process.
+		Env:         []string{"GOGC=off", "GOMAXPROCS=1"},
+		ExtraFiles:  []*os.File{childSock},
+		SysProcAttr: attr,
+	}
 }
 
 // attach makes the files cmd's stdio; a nil file stays unset (exec.Cmd

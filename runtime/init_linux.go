@@ -35,6 +35,18 @@ func containerInit() error {
 	// ptrace-ing or reading /proc of this root process while it sets up.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	kind, body, fd, err := recvMsg(syncFd)
+	// A preboot's stdio and mount namespace come first.
+	for err == nil && (kind == msgStdio || kind == msgMountNS) {
+		if kind == msgStdio {
+			err = receiveStdio(body, fd) // closes fd
+		} else if err = unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			err = fmt.Errorf("container init: unshare mount namespace: %w", err)
+		}
+		fd = -1
+		if err == nil {
+			kind, body, fd, err = recvMsg(syncFd)
+		}
+	}
 	if fd >= 0 {
 		unix.Close(fd)
 	}

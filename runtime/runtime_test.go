@@ -23,7 +23,7 @@ import (
 // runtimesUnderTest are the built-in runtime and, when installed, runc
 // running the very same bundles: runc is the reference.
 func runtimesUnderTest(t *testing.T) []string {
-	names := []string{"berth"}
+	names := []string{"berth", "berth-preboot"}
 	if _, err := exec.LookPath("runc"); err == nil {
 		names = append(names, "runc")
 	} else {

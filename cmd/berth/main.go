@@ -16,6 +16,9 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// gitCommit and buildTime are set at build time too (see the Makefile).
+var gitCommit, buildTime string
+
 func main() {
 	// Hidden modes first, before any flag parsing: they are on the hot path
 	// of every container start.
