@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -45,9 +47,11 @@ func (d *Daemon) openNetworking(ctx context.Context) error {
 		cidr = p
 	}
 	table := d.cfg.NetworkTable
-	if table == "" && d.cfg.Bridge != "" && d.cfg.Bridge != "berth0" {
-		// A second daemon with a bridge of its own gets a table of its own.
-		table = "berth-" + d.cfg.Bridge
+	if table == "" && filepath.Clean(d.cfg.ExecRoot) != "/run/berth" {
+		// A second daemon (its own exec root) gets a table of its own,
+		// the same one again after a crash.
+		sum := sha256.Sum256([]byte(filepath.Clean(d.cfg.ExecRoot)))
+		table = "berth-" + hex.EncodeToString(sum[:4])
 	}
 	m, err := network.Open(ctx, network.Config{
 		DataDir:       filepath.Join(d.cfg.DataRoot, "network"),
@@ -258,6 +262,7 @@ func (d *Daemon) netRelease(c *Container) {
 	d.net.mu.Lock()
 	pending := d.net.plumbing[c.ID]
 	delete(d.net.plumbing, c.ID)
+	delete(d.net.endpoints, c.ID) // reloaded from the container's dir when needed
 	d.net.mu.Unlock()
 	if pending != nil {
 		if err := <-pending; err != nil {

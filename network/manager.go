@@ -200,6 +200,7 @@ func (m *Manager) Close() error {
 		for _, n := range m.nets {
 			disallowForward(n.Bridge)
 		}
+		unmountNetnsDir(m.cfg.netnsDir())
 	}
 	return nil
 }

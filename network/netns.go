@@ -30,9 +30,10 @@ func prepareNetnsDir(dir string) error {
 	return nil
 }
 
-// isMountpoint reports whether dir is itself a mount point (its device or
-// the parent's differs, or it is a bind of itself: checked via mountinfo-less
-// stat trick is unreliable for binds, so the caller just tries the mount).
+// unmountNetnsDir undoes prepareNetnsDir once no namespace is pinned.
+func unmountNetnsDir(dir string) {
+	unix.Unmount(dir, unix.MNT_DETACH)
+}
 
 // newNetns creates an empty network namespace and pins it by bind-mounting
 // it at path. The unshare happens on a dedicated OS thread that is thrown
