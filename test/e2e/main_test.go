@@ -208,6 +208,7 @@ func (e *env) teardown() {
 		}
 	}
 	e.stopDaemon()
+	exec.Command("ip", "link", "del", e2eBridge()).Run() // the daemon leaves its bridge, as dockerd does
 	// Unmount whatever is left below the temp dir before removing it.
 	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		var mnts []string
