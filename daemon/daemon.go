@@ -32,6 +32,7 @@ type Daemon struct {
 	started    time.Time
 	removals   sync.WaitGroup // removed containers' files being deleted
 	builder    *build.Builder // build.go
+	net        *netService
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -73,6 +74,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		imgs.Close()
 		return nil, err
 	}
+	if err := d.openNetworking(ctx); err != nil {
+		imgs.Close()
+		return nil, err
+	}
 	if err := d.restore(ctx); err != nil {
 		imgs.Close()
 		return nil, err
@@ -85,6 +90,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 func (d *Daemon) Close() error {
 	d.shims.Close()
 	d.waitRemovals()
+	defer d.closeNetworking()
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
 		if c.shim != nil {
@@ -166,6 +172,7 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 	c.mu.Unlock()
 	os.RemoveAll(c.stateDir)
 	d.images.UnmountRootfs(ctx, c.ID)
+	d.netRelease(c)
 }
 
 // SubscribeEvents implements api.SystemBackend.

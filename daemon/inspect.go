@@ -59,6 +59,7 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 			Networks: map[string]*network.EndpointSettings{},
 		},
 	}
+	resp.NetworkSettings = d.netSettings(c)
 	if size {
 		rw, total, err := d.images.RootfsSize(ctx, c.ID)
 		if err == nil {

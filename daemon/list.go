@@ -129,6 +129,7 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 		Mounts:          []container.MountPoint{},
 	}
 	s.HostConfig.NetworkMode = nm
+	s.Ports, s.NetworkSettings = d.netSummary(c)
 	return s, true
 }
 

@@ -47,8 +47,7 @@ func (d *Daemon) generateSpec(c *Container, rootfs string) (*specs.Spec, error) 
 		opts.NetworkMode = "host"
 		opts.Hostname = "" // the host's UTS namespace is not shared, but its name is
 	default:
-		// Until bridge networking lands every other mode is an empty netns.
-		opts.NetworkMode = "none"
+		opts.NetworkMode = d.netnsMode(c)
 	}
 	for _, u := range hc.Ulimits {
 		if u == nil {

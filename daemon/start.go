@@ -41,6 +41,7 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 	if err != nil {
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
+		d.netRelease(c)
 		c.save()
 		d.failPending(c, err)
 		c.notifyStart()
@@ -65,6 +66,10 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 // before start (so no output is lost) and starts the process. Caller holds c.mu.
 func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, error) {
 	t0 := time.Now()
+	netReady, err := d.netPrepare(c)
+	if err != nil {
+		return nil, 0, err
+	}
 	rootfs, err := d.images.MountRootfs(ctx, c.ID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("mount rootfs: %w", err)
@@ -86,6 +91,10 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 	os.RemoveAll(c.stateDir)
 	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("start: %w", err)
+	}
+	if err := netReady(); err != nil {
+		d.images.UnmountRootfs(ctx, c.ID)
+		return nil, 0, err
 	}
 	logCfg := c.HostConfig.LogConfig.Config
 	cl, err := d.shims.Launch(ctx, shim.Config{
@@ -177,6 +186,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	c.releasing = autoRemove
 	d.containerEvent(c, eventtypes.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
 	c.mu.Unlock()
+	d.netRelease(c)
 
 	release := func() {
 		if err := cl.Shutdown(ctx); err != nil {

@@ -39,6 +39,8 @@ type daemonFlags struct {
 	tlsKey       string
 	sec          daemon.SecConfig
 	addRuntimes  []string
+	bridge       string
+	bip          string
 }
 
 func newDaemonCommand(version string) *cobra.Command {
@@ -67,6 +69,8 @@ func newDaemonCommand(version string) *cobra.Command {
 	fl.StringVar(&f.tlsCACert, "tlscacert", "", "CA certificate that client certificates must chain to")
 	fl.StringVar(&f.tlsCert, "tlscert", "", "Server TLS certificate")
 	fl.StringVar(&f.tlsKey, "tlskey", "", "Server TLS key")
+	fl.StringVarP(&f.bridge, "bridge", "b", "berth0", "Name of the default bridge network's Linux bridge")
+	fl.StringVar(&f.bip, "bip", "172.29.0.1/16", "Default bridge's gateway address and subnet (CIDR)")
 	return cmd
 }
 
@@ -119,6 +123,8 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 		BuildTime:    buildTime,
 		Log:          log,
 		Sec:          f.secConfig(),
+		Bridge:       f.bridge,
+		BridgeIP:     f.bip,
 	})
 	if err != nil {
 		return err
