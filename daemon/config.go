@@ -20,7 +20,16 @@ type Config struct {
 	Version   string
 	GitCommit string
 	BuildTime string
-	Log       *slog.Logger
+
+	// Sec configures --init and the runtimes (daemon/spec_sec.go).
+	Sec SecConfig
+	// Bridge and BridgeIP (--bridge, --bip) are the default bridge's name
+	// and gateway address with prefix; NetworkTable is berth's nftables
+	// table. Empty means the defaults (berth0, 172.29.0.1/16, berth).
+	Bridge       string
+	BridgeIP     string
+	NetworkTable string
+	Log          *slog.Logger
 }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }

@@ -29,6 +29,7 @@ type Container struct {
 	State      State
 	// RestartCount counts automatic restarts.
 	RestartCount int
+	Restart      restartState
 
 	dir      string
 	stateDir string

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/build"
 	"github.com/berth-dev/berth/daemon/events"
 	"github.com/berth-dev/berth/filters"
 	"github.com/berth-dev/berth/image"
@@ -31,6 +32,8 @@ type Daemon struct {
 	started    time.Time
 	ctr        *ctrService    // execs and health checks (ctr.go)
 	removals   sync.WaitGroup // removed containers' files being deleted
+	builder    *build.Builder // build.go
+	net        *netService
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -69,6 +72,14 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		started:    time.Now(),
 		ctr:        newCtrService(),
 	}
+	if d.builder, err = newBuilder(cfg, d); err != nil {
+		imgs.Close()
+		return nil, err
+	}
+	if err := d.openNetworking(ctx); err != nil {
+		imgs.Close()
+		return nil, err
+	}
 	if err := d.restore(ctx); err != nil {
 		imgs.Close()
 		return nil, err
@@ -81,6 +92,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 func (d *Daemon) Close() error {
 	d.shims.Close()
 	d.waitRemovals()
+	defer d.closeNetworking()
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
 		if c.shim != nil {
@@ -128,6 +140,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 		}
 	}
+	d.restartOnRestore()
 	return nil
 }
 
@@ -162,6 +175,7 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 	c.mu.Unlock()
 	os.RemoveAll(c.stateDir)
 	d.images.UnmountRootfs(ctx, c.ID)
+	d.netRelease(c)
 }
 
 // SubscribeEvents implements api.SystemBackend.

@@ -133,6 +133,7 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 	}
 	s.HostConfig.NetworkMode = nm
 	s.Status += d.healthSuffix(c, st) // health.go
+	s.Ports, s.NetworkSettings = d.netSummary(c)
 	return s, true
 }
 

@@ -47,8 +47,7 @@ func (d *Daemon) generateSpec(c *Container, rootfs string) (*specs.Spec, error) 
 		opts.NetworkMode = "host"
 		opts.Hostname = "" // the host's UTS namespace is not shared, but its name is
 	default:
-		// Until bridge networking lands every other mode is an empty netns.
-		opts.NetworkMode = "none"
+		opts.NetworkMode = d.netnsMode(c)
 	}
 	for _, u := range hc.Ulimits {
 		if u == nil {
@@ -82,9 +81,13 @@ func (d *Daemon) generateSpec(c *Container, rootfs string) (*specs.Spec, error) 
 		}
 		opts.Mounts = append(opts.Mounts, m)
 	}
+	d.secOptions(c, &opts)
 	s, err := spec.Generate(opts)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if err := d.adjustSpec(c, s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -36,10 +36,12 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 	if c.State.running() {
 		return errdefs.NotModified(fmt.Errorf("container %s is already running", c.ID))
 	}
+	d.noteStart(c)
 	cl, pid, err := d.launch(ctx, c)
 	if err != nil {
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
+		d.netRelease(c)
 		c.save()
 		d.failPending(c, err)
 		c.notifyStart()
@@ -65,6 +67,10 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 // before start (so no output is lost) and starts the process. Caller holds c.mu.
 func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, error) {
 	t0 := time.Now()
+	netReady, err := d.netPrepare(c)
+	if err != nil {
+		return nil, 0, err
+	}
 	rootfs, err := d.images.MountRootfs(ctx, c.ID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("mount rootfs: %w", err)
@@ -75,7 +81,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		// root so that an image's symlinks cannot point it at the host.
 		if p, err := securejoin.SecureJoin(rootfs, wd); err == nil {
 			if err := os.MkdirAll(p, 0o755); err != nil {
-				return nil, 0, fmt.Errorf("create working directory %s: %w", wd, err)
+				return nil, 0, workdirError(wd, p, err)
 			}
 		}
 	}
@@ -87,6 +93,10 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("start: %w", err)
 	}
+	if err := netReady(); err != nil {
+		d.images.UnmountRootfs(ctx, c.ID)
+		return nil, 0, err
+	}
 	logCfg := c.HostConfig.LogConfig.Config
 	cl, err := d.shims.Launch(ctx, shim.Config{
 		ID:              c.ID,
@@ -95,7 +105,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		LogPath:         c.logPath(),
 		LogMaxSize:      parseSize(logCfg["max-size"]),
 		LogMaxFiles:     parseCount(logCfg["max-file"]),
-		Runtime:         d.cfg.Runtime,
+		Runtime:         d.runtimeFor(c),
 		RuntimeStateDir: filepath.Join(d.cfg.runtimeStateDir()),
 		CgroupParent:    d.cfg.CgroupParent,
 		Tty:             c.Config.Tty,
@@ -169,6 +179,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	if err := c.save(); err != nil {
 		d.log.Error("save container state", "id", c.ID, "err", err)
 	}
+	d.restartOnExit(c, st.Code)
 	c.shim = nil
 	autoRemove := c.HostConfig.AutoRemove
 	// With auto-remove the shim is released in parallel with the removal,
@@ -176,6 +187,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	c.releasing = autoRemove
 	d.containerEvent(c, eventtypes.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
 	c.mu.Unlock()
+	d.netRelease(c)
 
 	release := func() {
 		if err := cl.Shutdown(ctx); err != nil {

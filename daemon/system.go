@@ -63,6 +63,7 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		info.Name = unix.ByteSliceToString(uts.Nodename[:])
 	}
 	info.OperatingSystem, info.OSVersion = osRelease()
+	d.secInfo(info)
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
 		switch c.State.Status {

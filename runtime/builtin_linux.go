@@ -243,7 +243,12 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 		// as the overflow uid, without capabilities.
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	p, err := r.start(ctx, id, bundle, data, &attr, pidPath, cs.Process.Terminal, stdio)
+	pre := r.opts.Preboot.take(flags, joinsNetNS(cs.Linux.Namespaces))
+	if pidPath != "" || attr.UidMappings != nil {
+		pre.Close()
+		pre = nil
+	}
+	p, err := r.start(ctx, id, bundle, data, &attr, pidPath, cs.Process.Terminal, stdio, pre)
 	if err != nil {
 		r.mu.Lock()
 		delete(r.containers, id)
@@ -261,14 +266,10 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 	return out
 }
 
-func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, attr *syscall.SysProcAttr, pidPath string, terminal bool, stdio IO) (*initProcess, error) {
+// start runs the init (pre's when given) and hands it its plan.
+func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, attr *syscall.SysProcAttr, pidPath string, terminal bool, stdio IO, pre *Preboot) (*initProcess, error) {
 	var cmd *exec.Cmd
 	var parentSock *os.File
-	pre := r.opts.Preboot.take(attr.Cloneflags)
-	if pidPath != "" || attr.UidMappings != nil {
-		pre.Close()
-		pre = nil
-	}
 	if pre != nil {
 		cmd, parentSock = pre.cmd, pre.sock
 		if err := pre.prepare(stdio, terminal); err != nil {
@@ -340,13 +341,15 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 			return fail(fmt.Errorf("cgroup %s: %w", cgPath, err))
 		}
 		p.cgroup = cg
-		if err := cg.Apply(p.proc.Pid); err != nil {
-			return fail(fmt.Errorf("cgroup %s: apply: %w", cgPath, err))
-		}
+		// Limits first, then the move: the init, busy making its /dev,
+		// never sees the device list half written (deny-all, then allows).
 		if s.Linux.Resources != nil {
 			if err := cg.Set(s.Linux.Resources); err != nil {
 				return fail(fmt.Errorf("cgroup %s: set resources: %w", cgPath, err))
 			}
+		}
+		if err := cg.Apply(p.proc.Pid); err != nil {
+			return fail(fmt.Errorf("cgroup %s: apply: %w", cgPath, err))
 		}
 	}
 	if adj := s.Process.OOMScoreAdj; adj != nil {

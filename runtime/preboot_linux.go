@@ -90,8 +90,13 @@ func PrebootInit() (*Preboot, error) {
 }
 
 // take hands the init over to a Start with the given clone flags; nil when
-// it does not fit (or was taken or closed already).
-func (p *Preboot) take(flags uintptr) *Preboot {
+// it does not fit (or was taken or closed already). A network namespace
+// given by path (a bridge network's, made by the daemon) fits too: the
+// init joins it, leaving the one it was born in.
+func (p *Preboot) take(flags uintptr, netByPath bool) *Preboot {
+	if netByPath {
+		flags |= unix.CLONE_NEWNET
+	}
 	if p == nil || flags != prebootFlagsMatch {
 		return nil
 	}
@@ -103,6 +108,17 @@ func (p *Preboot) take(flags uintptr) *Preboot {
 	taken := &Preboot{cmd: p.cmd, sock: p.sock, seccomp: p.seccomp, prog: p.prog}
 	p.cmd, p.sock = nil, nil
 	return taken
+}
+
+// joinsNetNS tells whether the spec puts the container in an existing
+// network namespace.
+func joinsNetNS(namespaces []specs.LinuxNamespace) bool {
+	for _, ns := range namespaces {
+		if ns.Type == specs.NetworkNamespace && ns.Path != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // prepare gives the init its mount namespace and, unless it makes a pty,

@@ -8,6 +8,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // prebootRuntime is the built-in runtime given a fresh preboot for every
@@ -27,11 +28,15 @@ func (r *prebootRuntime) Start(ctx context.Context, id, bundle string, stdio IO)
 	}
 	rt := newBuiltin(Options{StateDir: r.stateDir, CgroupParent: "/berth", Preboot: pre})
 	p, err := rt.Start(ctx, id, bundle, stdio)
-	if pre.take(prebootFlagsMatch) != nil {
+	if pre.take(prebootFlagsMatch, false) != nil {
 		pre.Close()
 		// Only bundles with Docker's default namespaces can take it.
 		if s, lerr := loadSpec(bundle); lerr == nil && err == nil {
-			if flags, pidPath, _ := cloneFlags(s.Linux.Namespaces); flags == prebootFlagsMatch && pidPath == "" {
+			flags, pidPath, _ := cloneFlags(s.Linux.Namespaces)
+			if joinsNetNS(s.Linux.Namespaces) {
+				flags |= unix.CLONE_NEWNET
+			}
+			if flags == prebootFlagsMatch && pidPath == "" && s.Linux.UIDMappings == nil {
 				r.tb.Errorf("Start of a default bundle did not take the preboot")
 			}
 		}
@@ -78,7 +83,7 @@ func TestPrebootNotTakenForOtherNamespaces(t *testing.T) {
 	if res.stdout == "1\n" {
 		t.Errorf("the container has only lo: it ran in the preboot's network namespace")
 	}
-	if pre.take(prebootFlagsMatch) == nil {
+	if pre.take(prebootFlagsMatch, false) == nil {
 		t.Errorf("the preboot was taken by a container with other namespaces")
 	}
 }
@@ -97,7 +102,7 @@ func TestPrebootClose(t *testing.T) {
 	}
 	var nilPre *Preboot
 	nilPre.Close()
-	if nilPre.take(prebootFlagsMatch) != nil {
+	if nilPre.take(prebootFlagsMatch, false) != nil {
 		t.Error("a nil preboot was taken")
 	}
 }

@@ -37,6 +37,10 @@ type daemonFlags struct {
 	tlsCACert    string
 	tlsCert      string
 	tlsKey       string
+	sec          daemon.SecConfig
+	addRuntimes  []string
+	bridge       string
+	bip          string
 }
 
 func newDaemonCommand(version string) *cobra.Command {
@@ -56,6 +60,8 @@ func newDaemonCommand(version string) *cobra.Command {
 	fl.StringVarP(&f.logLevel, "log-level", "l", "info", `Log level ("debug", "info", "warn", "error")`)
 	fl.StringVarP(&f.pidfile, "pidfile", "p", "", "Path of the daemon's PID file (default <exec-root>/berth.pid)")
 	fl.StringVar(&f.runtime, "runtime", "", "OCI runtime binary for containers (default: the built-in runtime)")
+	fl.BoolVar(&f.sec.Init, "init", false, "Run an init in the containers to forward signals and reap processes")
+	fl.StringArrayVar(&f.addRuntimes, "add-runtime", nil, "Register an additional OCI compatible runtime (name=path)")
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "/berth", "Parent cgroup of containers")
 	fl.BoolVar(&f.favorDynMods, "cgroup-favordynmods", true, "Turn on the cgroup hierarchy's favordynmods option (Linux 6.0+): moving a container into its cgroup then takes microseconds instead of an RCU grace period")
 	fl.StringVarP(&f.group, "group", "G", "docker", "Group owning the unix socket (if it exists)")
@@ -63,6 +69,8 @@ func newDaemonCommand(version string) *cobra.Command {
 	fl.StringVar(&f.tlsCACert, "tlscacert", "", "CA certificate that client certificates must chain to")
 	fl.StringVar(&f.tlsCert, "tlscert", "", "Server TLS certificate")
 	fl.StringVar(&f.tlsKey, "tlskey", "", "Server TLS key")
+	fl.StringVarP(&f.bridge, "bridge", "b", "berth0", "Name of the default bridge network's Linux bridge")
+	fl.StringVar(&f.bip, "bip", "172.29.0.1/16", "Default bridge's gateway address and subnet (CIDR)")
 	return cmd
 }
 
@@ -114,6 +122,9 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 		GitCommit:    gitCommit,
 		BuildTime:    buildTime,
 		Log:          log,
+		Sec:          f.secConfig(),
+		Bridge:       f.bridge,
+		BridgeIP:     f.bip,
 	})
 	if err != nil {
 		return err
@@ -250,4 +261,16 @@ func writePidfile(path string) (func(), error) {
 		return nil, fmt.Errorf("write pidfile: %w", err)
 	}
 	return func() { os.Remove(path) }, nil
+}
+
+// secConfig adds the --add-runtime name=path entries to the security config.
+func (f *daemonFlags) secConfig() daemon.SecConfig {
+	c := f.sec
+	c.Runtimes = map[string]string{}
+	for _, r := range f.addRuntimes {
+		if name, path, ok := strings.Cut(r, "="); ok && name != "" && path != "" {
+			c.Runtimes[name] = path
+		}
+	}
+	return c
 }
