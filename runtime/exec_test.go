@@ -126,6 +126,18 @@ func TestExecJoinsContainer(t *testing.T) {
 			}
 		})
 	}
+	t.Run("cgroup", func(t *testing.T) {
+		pr := base
+		pr.Args = []string{"cat", "/proc/self/cgroup"}
+		out, _, _, err := execIn(t, rt, id, bundle, &pr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := os.ReadFile("/proc/" + itoa(p.Pid()) + "/cgroup")
+		if out != string(want) || !strings.Contains(out, s.Linux.CgroupsPath) {
+			t.Errorf("exec cgroups %q, container's %q", out, want)
+		}
+	})
 	t.Run("tty", func(t *testing.T) {
 		pr := base
 		pr.Args = []string{"sh", "-c", "tty; stty size"}

@@ -42,6 +42,8 @@ func TestExec(t *testing.T) {
 		{name: "not found", args: []string{"nosuchcmd"}, wantErr: `exec: "nosuchcmd": executable file not found in $PATH`, wantCode: 127},
 		{name: "unknown user", args: []string{"-u", "nobodyhere", "true"}, wantErr: "unable to find user nobodyhere", wantCode: 126},
 		{name: "default caps", args: []string{"grep", "CapEff", "/proc/self/status"}, wantOut: "CapEff:\t00000000a80425fb\n"},
+		{name: "seccomp", args: []string{"grep", "^Seccomp:", "/proc/self/status"}, wantOut: "Seccomp:\t2\n"},
+		{name: "privileged caps", args: []string{"--privileged", "sh", "-c", "grep -c 'CapEff:.*a80425fb' /proc/self/status"}, wantOut: "0\n", wantCode: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
