@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/filters"
 	"github.com/berth-dev/berth/image"
 	"github.com/berth-dev/berth/shim"
+	"github.com/berth-dev/berth/volume"
 	eventtypes "github.com/moby/moby/api/types/events"
 )
 
@@ -34,6 +35,7 @@ type Daemon struct {
 	removals   sync.WaitGroup // removed containers' files being deleted
 	builder    *build.Builder // build.go
 	net        *netService
+	volumes    *volume.Store // volumes.go
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -73,6 +75,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		ctr:        newCtrService(),
 	}
 	if d.builder, err = newBuilder(cfg, d); err != nil {
+		imgs.Close()
+		return nil, err
+	}
+	if err := d.openVolumes(); err != nil {
 		imgs.Close()
 		return nil, err
 	}
@@ -126,6 +132,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			continue
 		}
 		if c.State.running() {
+			d.reattachVolumes(c) // volumes.go
 			d.reconnect(ctx, c)
 		}
 	}
@@ -176,6 +183,7 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 	os.RemoveAll(c.stateDir)
 	d.images.UnmountRootfs(ctx, c.ID)
 	d.netRelease(c)
+	d.releaseVolumes(c)
 }
 
 // SubscribeEvents implements api.SystemBackend.

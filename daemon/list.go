@@ -106,6 +106,7 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 		ef.Has("id") && !matchIDPrefix(ef.Get("id"), c.ID),
 		exitCodes != nil && (st.Status != container.StateExited || !exitCodes[st.ExitCode]),
 		ancestors != nil && !ancestors[c.ImageID.String()] && !ancestors[c.Config.Image],
+		!matchVolumeFilter(ef, c),
 		!before.IsZero() && !c.Created.Before(before),
 		!since.IsZero() && !c.Created.After(since):
 		return container.Summary{}, false
@@ -134,6 +135,7 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 	s.HostConfig.NetworkMode = nm
 	s.Status += d.healthSuffix(c, st) // health.go
 	s.Ports, s.NetworkSettings = d.netSummary(c)
+	s.Mounts = d.apiMountPoints(c) // volumes.go
 	return s, true
 }
 

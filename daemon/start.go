@@ -42,6 +42,7 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
 		d.netRelease(c)
+		d.releaseVolumes(c)
 		c.save()
 		d.failPending(c, err)
 		c.notifyStart()
@@ -188,6 +189,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	d.containerEvent(c, eventtypes.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
 	c.mu.Unlock()
 	d.netRelease(c)
+	d.releaseVolumes(c)
 
 	release := func() {
 		if err := cl.Shutdown(ctx); err != nil {
