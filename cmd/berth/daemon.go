@@ -13,9 +13,11 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/daemon"
@@ -149,6 +151,9 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 		go func(l net.Listener) { errc <- srv.Serve(ctx, l) }(l)
 	}
 	log.Info("daemon ready", "version", version, "data-root", f.dataRoot)
+	// Start-up (restore, network and store setup) leaves garbage behind:
+	// hand the freed heap back to the system instead of keeping it.
+	time.AfterFunc(time.Second, debug.FreeOSMemory)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down; containers keep running")
