@@ -88,4 +88,3 @@ func (d *Daemon) cgroupParent() string {
 	}
 	return "/berth"
 }
-

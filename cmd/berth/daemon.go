@@ -34,6 +34,8 @@ type daemonFlags struct {
 	runtime      string
 	cgroupParent string
 	favorDynMods bool
+	insecureRegs []string
+	mirrors      []string
 	group        string
 	tlsVerify    bool
 	tlsCACert    string
@@ -65,6 +67,8 @@ func newDaemonCommand(version string) *cobra.Command {
 	fl.BoolVar(&f.sec.Init, "init", false, "Run an init in the containers to forward signals and reap processes")
 	fl.StringArrayVar(&f.addRuntimes, "add-runtime", nil, "Register an additional OCI compatible runtime (name=path)")
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "/berth", "Parent cgroup of containers")
+	fl.StringArrayVar(&f.insecureRegs, "insecure-registry", nil, "Registry reached over plain HTTP (host:port or CIDR); loopback registries always are")
+	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "Preferred Docker Hub mirror (URL)")
 	fl.BoolVar(&f.favorDynMods, "cgroup-favordynmods", true, "Turn on the cgroup hierarchy's favordynmods option (Linux 6.0+): moving a container into its cgroup then takes microseconds instead of an RCU grace period")
 	fl.StringVarP(&f.group, "group", "G", "docker", "Group owning the unix socket (if it exists)")
 	fl.BoolVar(&f.tlsVerify, "tlsverify", false, "Require and verify client certificates (mutual TLS) on TCP")
@@ -116,17 +120,19 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 	}
 
 	d, err := daemon.New(ctx, daemon.Config{
-		DataRoot:     f.dataRoot,
-		ExecRoot:     f.execRoot,
-		Runtime:      f.runtime,
-		CgroupParent: f.cgroupParent,
-		Version:      version,
-		GitCommit:    gitCommit,
-		BuildTime:    buildTime,
-		Log:          log,
-		Sec:          f.secConfig(),
-		Bridge:       f.bridge,
-		BridgeIP:     f.bip,
+		DataRoot:           f.dataRoot,
+		ExecRoot:           f.execRoot,
+		Runtime:            f.runtime,
+		CgroupParent:       f.cgroupParent,
+		Version:            version,
+		GitCommit:          gitCommit,
+		InsecureRegistries: f.insecureRegs,
+		RegistryMirrors:    f.mirrors,
+		BuildTime:          buildTime,
+		Log:                log,
+		Sec:                f.secConfig(),
+		Bridge:             f.bridge,
+		BridgeIP:           f.bip,
 	})
 	if err != nil {
 		return err
