@@ -114,7 +114,7 @@ func familiarTagged(ref string) string {
 
 // pullImage pulls ref, printing the daemon's progress to out.
 func pullImage(ctx context.Context, env *Env, c *client.Client, ref string, out io.Writer) error {
-	rc, err := c.ImagePull(ctx, ref, client.ImagePullOptions{})
+	rc, err := c.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: registryAuthFor(env, ref)})
 	if err != nil {
 		return err
 	}
