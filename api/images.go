@@ -116,6 +116,12 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		writeJSON(w, http.StatusOK, img)
+	case "get":
+		b, ok := s.backend.(ImageArchiveBackend)
+		if !ok {
+			return errPageNotFound
+		}
+		return s.save(w, r, []string{name}, b)
 	case "history":
 		hist, err := s.backend.ImageHistory(r.Context(), name)
 		if err != nil {

@@ -83,3 +83,69 @@ func TestPushPullThroughRegistry(t *testing.T) {
 		t.Fatalf("pull of a missing image: %s", r)
 	}
 }
+
+// save and load round-trip through berth, and images move between berth
+// and Docker's own daemon both ways; prune and export work.
+func TestSaveLoadExport(t *testing.T) {
+	e := need(t)
+	root := t.TempDir()
+	tarball, err := busyboxTar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := uniq("saved") + ":v1"
+	e.ok(t, "import", "--change", `CMD ["cat","/etc/app/conf"]`, writeTarball(t, root, withAppDir(t, tarball)), ref)
+	id := strings.TrimSpace(e.ok(t, "inspect", "-f", "{{.Id}}", ref))
+	archivePath := filepath.Join(root, "saved.tar")
+	e.ok(t, "save", "-o", archivePath, ref)
+	e.ok(t, "rmi", ref)
+	out := e.ok(t, "load", "-i", archivePath)
+	if !strings.Contains(out, "Loaded image: "+ref) {
+		t.Fatalf("load output %q", out)
+	}
+	if got := strings.TrimSpace(e.ok(t, "inspect", "-f", "{{.Id}}", ref)); got != id {
+		t.Fatalf("loaded image ID %s, saved %s", got, id)
+	}
+	if got := e.ok(t, "run", "--rm", ref); got != "conf\n" {
+		t.Fatalf("loaded image prints %q", got)
+	}
+	// export: the container's files as a tar.
+	cid := strings.TrimSpace(e.ok(t, "create", ref))
+	exp := filepath.Join(root, "export.tar")
+	e.ok(t, "export", "-o", exp, cid)
+	e.ok(t, "rm", cid)
+	list, err := exec.Command("tar", "tf", exp).Output()
+	if err != nil || !strings.Contains(string(list), "etc/app/conf") {
+		t.Fatalf("export lacks etc/app/conf (%v)", err)
+	}
+	// A corrupt archive is refused and loads nothing.
+	before := e.ok(t, "images", "-q")
+	if r := e.docker(t, "", "load", "-i", exp); r.code == 0 {
+		t.Fatalf("loading a non-image tar succeeded: %s", r)
+	}
+	if after := e.ok(t, "images", "-q"); after != before {
+		t.Fatalf("a failed load changed the image list:\n%s\n%s", before, after)
+	}
+
+	d := startDockerd(t)
+	if r := d.run(t, "", "load", "-i", archivePath); r.code != 0 {
+		t.Fatalf("dockerd loads berth's archive: %s", r)
+	}
+	if r := d.run(t, "", "run", "--rm", ref); r.code != 0 || r.stdout != "conf\n" {
+		t.Fatalf("berth's image in dockerd: %s", r)
+	}
+	dockerRef := uniq("fromdocker") + ":1"
+	d.run(t, "", "tag", ref, dockerRef)
+	dockerArchive := filepath.Join(root, "docker.tar")
+	if r := d.run(t, "", "save", "-o", dockerArchive, dockerRef); r.code != 0 {
+		t.Fatalf("docker save: %s", r)
+	}
+	if out := e.ok(t, "load", "-i", dockerArchive); !strings.Contains(out, "Loaded image: "+dockerRef) {
+		t.Fatalf("berth load of docker's archive: %q", out)
+	}
+	if got := e.ok(t, "run", "--rm", dockerRef); got != "conf\n" {
+		t.Fatalf("docker's image in berth prints %q", got)
+	}
+	e.ok(t, "rmi", ref, dockerRef)
+	e.ok(t, "image", "prune", "-f")
+}
