@@ -27,6 +27,7 @@ import (
 func addDistributionCommands(root, imageCmd *cobra.Command, env *Env) {
 	root.AddCommand(newPushCmd(env), newLoginCmd(env), newLogoutCmd(env))
 	imageCmd.AddCommand(newPushCmd(env))
+	addArchiveCommands(root, imageCmd, env) // dist_archive.go
 }
 
 // dockerConfigDir is where the docker CLI keeps config.json.
