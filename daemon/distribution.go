@@ -126,8 +126,13 @@ func (d *Daemon) PushImage(ctx context.Context, name, tag, authHeader string, pr
 				from = append(from, reference.Path(n))
 			}
 		}
-		if _, err := distribution.Push(ctx, d.images, c, t, distribution.PushOptions{Progress: progress, MountFrom: from}); err != nil {
+		res, err := distribution.Push(ctx, d.images, c, t, distribution.PushOptions{Progress: progress, MountFrom: from})
+		if err != nil {
 			return err
+		}
+		// As Docker does, the image now knows its digest in that repository.
+		if err := d.images.Tag(ctx, img.ID, t.Name()+"@"+res.Digest.String()); err != nil {
+			d.log.Warn("record pushed digest", "ref", t.String(), "err", err)
 		}
 		d.events.Publish(eventtypes.ImageEventType, eventtypes.ActionPush, reference.FamiliarString(t), map[string]string{"name": reference.FamiliarString(t)})
 	}

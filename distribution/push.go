@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"sync"
+
+	"github.com/klauspost/pgzip"
 
 	"github.com/berth-dev/berth/image"
 	"github.com/distribution/reference"
@@ -56,6 +61,40 @@ func Push(ctx context.Context, store *image.Store, c *Client, named reference.Na
 		return PushResult{}, err
 	}
 	repo := c.Repository(named)
+	// Uncompressed layers (imports, commits, builds) go out gzip-compressed,
+	// as registries and their clients expect; the manifest then names the
+	// compressed blobs, and its digest is the pushed one.
+	var tmpFiles []string
+	defer func() {
+		for _, f := range tmpFiles {
+			os.Remove(f)
+		}
+	}()
+	rewritten := false
+	for i, l := range layers {
+		mt, err := l.MediaType()
+		if err != nil {
+			return PushResult{}, err
+		}
+		if !isUncompressed(mt) {
+			continue
+		}
+		d, _ := l.Digest()
+		gz, desc, err := compressLayer(l)
+		if err != nil {
+			return PushResult{}, fmt.Errorf("compress layer %s: %w", shortID(d), err)
+		}
+		tmpFiles = append(tmpFiles, gz)
+		layers[i] = &fileLayer{path: gz, desc: desc}
+		m.Layers[i] = desc
+		rewritten = true
+	}
+	if rewritten {
+		m.MediaType = ocispec.MediaTypeImageManifest
+		if raw, err = json.Marshal(m); err != nil {
+			return PushResult{}, err
+		}
+	}
 	for _, l := range layers {
 		d, _ := l.Digest()
 		p.send(shortID(d), "Preparing", nil)
@@ -107,6 +146,56 @@ func Push(ctx context.Context, store *image.Store, c *Client, named reference.Na
 		p(jsonstream.Message{Progress: &jsonstream.Progress{}, Aux: &msg})
 	}
 	return res, nil
+}
+
+func isUncompressed(mediaType string) bool {
+	return strings.HasSuffix(mediaType, ".tar") || mediaType == "application/vnd.docker.image.rootfs.diff.tar"
+}
+
+// compressLayer writes l gzip-compressed (in parallel) to a temporary
+// file and describes it.
+func compressLayer(l image.Layer) (string, ocispec.Descriptor, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return "", ocispec.Descriptor{}, err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp("", "berth-push-*.gz")
+	if err != nil {
+		return "", ocispec.Descriptor{}, err
+	}
+	defer f.Close()
+	digester := digest.SHA256.Digester()
+	counter := &countingWriter{}
+	zw := pgzip.NewWriter(io.MultiWriter(f, digester.Hash(), counter))
+	if _, err := io.Copy(zw, rc); err != nil {
+		os.Remove(f.Name())
+		return "", ocispec.Descriptor{}, err
+	}
+	if err := zw.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", ocispec.Descriptor{}, err
+	}
+	return f.Name(), ocispec.Descriptor{MediaType: ocispec.MediaTypeImageLayerGzip, Digest: digester.Digest(), Size: counter.n}, nil
+}
+
+type countingWriter struct{ n int64 }
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// fileLayer is a compressed layer in a temporary file.
+type fileLayer struct {
+	path string
+	desc ocispec.Descriptor
+}
+
+func (l *fileLayer) Digest() (digest.Digest, error)     { return l.desc.Digest, nil }
+func (l *fileLayer) DiffID() (digest.Digest, error)     { return "", errors.New("not known") }
+func (l *fileLayer) Size() (int64, error)               { return l.desc.Size, nil }
+func (l *fileLayer) MediaType() (string, error)         { return l.desc.MediaType, nil }
+func (l *fileLayer) Compressed() (io.ReadCloser, error) { return os.Open(l.path) }
+func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
+	return nil, errors.New("not kept uncompressed")
 }
 
 func pushLayer(ctx context.Context, repo *Repository, l image.Layer, opts PushOptions) error {
