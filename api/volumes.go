@@ -8,17 +8,15 @@ import (
 	"github.com/moby/moby/api/types/volume"
 )
 
-// VolumeBackend serves /volumes.
+// VolumeBackend is the volumes area of the engine.
 type VolumeBackend interface {
-	// VolumeCreate creates a volume, or returns the existing one of that name.
 	VolumeCreate(ctx context.Context, req volume.CreateRequest) (*volume.Volume, error)
-	// Volumes lists the volumes matching ef (dangling, name, driver, label).
-	Volumes(ctx context.Context, ef filters.Args) ([]*volume.Volume, error)
+	VolumeList(ctx context.Context, f filters.Args) (*volume.ListResponse, error)
 	VolumeInspect(ctx context.Context, name string) (*volume.Volume, error)
-	// VolumeRemove removes a volume; in use is a Conflict, force ignores a missing one.
+	// VolumeRemove refuses a volume in use (Conflict); force makes a
+	// missing volume no error.
 	VolumeRemove(ctx context.Context, name string, force bool) error
-	// VolumesPrune removes unused volumes: anonymous ones, or all with all=true.
-	VolumesPrune(ctx context.Context, ef filters.Args) (*volume.PruneReport, error)
+	VolumesPrune(ctx context.Context, f filters.Args) (*volume.PruneReport, error)
 }
 
 // volumeRoutes registers this area's routes when the backend implements them.
@@ -28,6 +26,9 @@ func (s *Server) volumeRoutes() {
 		return
 	}
 	s.route("POST /volumes/create", func(w http.ResponseWriter, r *http.Request) error {
+		if err := checkJSONContentType(r); err != nil {
+			return err
+		}
 		var req volume.CreateRequest
 		if err := decodeJSONBody(r.Body, &req); err != nil {
 			return err
@@ -40,37 +41,23 @@ func (s *Server) volumeRoutes() {
 		return nil
 	})
 	s.route("GET /volumes", func(w http.ResponseWriter, r *http.Request) error {
-		ef, err := filterArgs(r)
+		f, err := filterArgs(r)
 		if err != nil {
 			return err
 		}
-		vols, err := b.Volumes(r.Context(), ef)
+		list, err := b.VolumeList(r.Context(), f)
 		if err != nil {
 			return err
 		}
-		resp := struct {
-			Volumes  []*volume.Volume
-			Warnings []string
-		}{Volumes: vols}
-		if resp.Volumes == nil {
-			resp.Volumes = []*volume.Volume{}
-		}
-		writeJSON(w, http.StatusOK, resp)
+		writeJSON(w, http.StatusOK, list)
 		return nil
 	})
 	s.route("POST /volumes/prune", func(w http.ResponseWriter, r *http.Request) error {
-		ef, err := filterArgs(r)
+		f, err := filterArgs(r)
 		if err != nil {
 			return err
 		}
-		// Before API 1.42 prune removed named volumes too.
-		if !versionAtLeast(r.Context(), "1.42") && !ef.Has("all") {
-			if ef == nil {
-				ef = filters.Args{}
-			}
-			ef.Add("all", "true")
-		}
-		rep, err := b.VolumesPrune(r.Context(), ef)
+		rep, err := b.VolumesPrune(r.Context(), f)
 		if err != nil {
 			return err
 		}

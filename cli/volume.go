@@ -1,65 +1,42 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/berth-dev/berth/cli/formatter"
 	units "github.com/docker/go-units"
+	"github.com/moby/moby/api/types/volume"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 )
 
-// addVolumeCommands adds this area's commands.
+// addVolumeCommands adds `berth volume ...`.
 func addVolumeCommands(root *cobra.Command, env *Env) {
-	vol := &cobra.Command{
-		Use:   "volume COMMAND",
-		Short: "Manage volumes",
-		Args:  noArgs,
-		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
-	}
-	vol.AddCommand(newVolumeCreateCmd(env), newVolumeLsCmd(env), newVolumeInspectCmd(env),
+	vc := &cobra.Command{Use: "volume", Short: "Manage volumes", Args: noArgs}
+	vc.AddCommand(newVolumeCreateCmd(env), newVolumeLsCmd(env), newVolumeInspectCmd(env),
 		newVolumeRmCmd(env), newVolumePruneCmd(env))
-	root.AddCommand(vol)
-}
-
-// keyValues turns ["k=v", "k2"] into a map (a bare key has an empty value).
-func keyValues(in []string) map[string]string {
-	if len(in) == 0 {
-		return nil
-	}
-	out := map[string]string{}
-	for _, kv := range in {
-		k, v, _ := strings.Cut(kv, "=")
-		out[k] = v
-	}
-	return out
+	root.AddCommand(vc)
 }
 
 func newVolumeCreateCmd(env *Env) *cobra.Command {
-	var driver, name string
-	var opts, labels []string
+	var driver string
+	var labels, opts []string
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] [VOLUME]",
 		Short: "Create a volume",
 		Args:  maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				if name != "" {
-					return fmt.Errorf("conflicting options: cannot specify a volume-name through both --name and as a positional arg")
-				}
-				name = args[0]
-			}
 			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			res, err := c.VolumeCreate(context.Background(), client.VolumeCreateOptions{
-				Name: name, Driver: driver, DriverOpts: keyValues(opts), Labels: keyValues(labels),
-			})
+			o := client.VolumeCreateOptions{Driver: driver, DriverOpts: keyValues(opts), Labels: keyValues(labels)}
+			if len(args) == 1 {
+				o.Name = args[0]
+			}
+			res, err := c.VolumeCreate(context.Background(), o)
 			if err != nil {
 				return err
 			}
@@ -69,28 +46,45 @@ func newVolumeCreateCmd(env *Env) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&driver, "driver", "d", "local", "Specify volume driver name")
-	fl.StringVar(&name, "name", "", "Specify volume name")
-	fl.MarkHidden("name")
-	fl.StringArrayVarP(&opts, "opt", "o", nil, "Set driver specific options")
 	fl.StringArrayVar(&labels, "label", nil, "Set metadata for a volume")
+	fl.StringArrayVarP(&opts, "opt", "o", nil, "Set driver specific options")
 	return cmd
+}
+
+var volumeHeader = map[string]string{"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+	"Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
+
+// volumeRow is one row of `volume ls`.
+type volumeRow struct{ v volume.Volume }
+
+func (r volumeRow) Name() string       { return r.v.Name }
+func (r volumeRow) Driver() string     { return r.v.Driver }
+func (r volumeRow) Scope() string      { return r.v.Scope }
+func (r volumeRow) Mountpoint() string { return r.v.Mountpoint }
+func (r volumeRow) CreatedAt() string  { return r.v.CreatedAt }
+func (r volumeRow) Labels() string {
+	var kv []string
+	for k, v := range r.v.Labels {
+		kv = append(kv, k+"="+v)
+	}
+	return strings.Join(kv, ",")
 }
 
 func newVolumeLsCmd(env *Env) *cobra.Command {
 	var quiet bool
-	var filters []string
 	var format string
+	var filterFlags []string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
 		Short:   "List volumes",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := parseFilters(filters)
+			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			c, err := env.Client()
+			f, err := parseFilters(filterFlags)
 			if err != nil {
 				return err
 			}
@@ -98,28 +92,27 @@ func newVolumeLsCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			switch {
-			case quiet:
-				format = "{{.Name}}"
-			case format == "" || format == "table":
-				format = formatter.VolumeTable
+			if quiet {
+				for _, v := range res.Items {
+					fmt.Fprintln(env.Out, v.Name)
+				}
+				return nil
 			}
-			return formatter.Write(env.Out, format, formatter.VolumeHeader, formatter.VolumeRows(res.Items))
+			if format == "" {
+				format = "table {{.Driver}}\t{{.Name}}"
+			}
+			rows := make([]any, 0, len(res.Items))
+			for _, v := range res.Items {
+				rows = append(rows, volumeRow{v})
+			}
+			return formatter.Write(env.Out, format, volumeHeader, rows)
 		},
 	}
 	fl := cmd.Flags()
 	fl.BoolVarP(&quiet, "quiet", "q", false, "Only display volume names")
-	fl.StringArrayVarP(&filters, "filter", "f", nil, "Provide filter values (e.g. \"dangling=true\")")
 	fl.StringVar(&format, "format", "", "Format output using a custom template")
+	fl.StringArrayVarP(&filterFlags, "filter", "f", nil, "Provide filter values (e.g. \"dangling=true\")")
 	return cmd
-}
-
-func inspectVolume(ctx context.Context, c *client.Client, ref string, _ bool) (inspected, error) {
-	res, err := c.VolumeInspect(ctx, ref, client.VolumeInspectOptions{})
-	if err != nil {
-		return inspected{}, err
-	}
-	return inspected{typed: res.Volume, raw: res.Raw}, nil
 }
 
 func newVolumeInspectCmd(env *Env) *cobra.Command {
@@ -129,7 +122,13 @@ func newVolumeInspectCmd(env *Env) *cobra.Command {
 		Short: "Display detailed information on one or more volumes",
 		Args:  minArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runInspect(env, args, format, false, "volume", inspectVolume)
+			return runInspect(env, args, format, false, "volume", func(ctx context.Context, c *client.Client, ref string, _ bool) (inspected, error) {
+				res, err := c.VolumeInspect(ctx, ref, client.VolumeInspectOptions{})
+				if err != nil {
+					return inspected{}, err
+				}
+				return inspected{typed: res.Volume, raw: res.Raw}, nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&format, "format", "f", "", "Format output using a custom template")
@@ -156,28 +155,27 @@ func newVolumeRmCmd(env *Env) *cobra.Command {
 
 func newVolumePruneCmd(env *Env) *cobra.Command {
 	var force, all bool
-	var filters []string
+	var filterFlags []string
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused local volumes",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := parseFilters(filters)
-			if err != nil {
-				return err
-			}
 			if !force {
-				what := "anonymous local volumes"
+				warning := "WARNING! This will remove anonymous local volumes not used by at least one container.\n"
 				if all {
-					what = "all local volumes"
+					warning = "WARNING! This will remove all local volumes not used by at least one container.\n"
 				}
-				fmt.Fprintf(env.Out, "WARNING! This will remove %s not used by at least one container.\nAre you sure you want to continue? [y/N] ", what)
-				line, _ := bufio.NewReader(env.In).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-					return errors.New("volume prune has been cancelled")
+				fmt.Fprint(env.Out, warning+"Are you sure you want to continue? [y/N] ")
+				if !confirmPrompt(env.In) {
+					return nil
 				}
 			}
 			c, err := env.Client()
+			if err != nil {
+				return err
+			}
+			f, err := parseFilters(filterFlags)
 			if err != nil {
 				return err
 			}
@@ -187,8 +185,8 @@ func newVolumePruneCmd(env *Env) *cobra.Command {
 			}
 			if len(res.Report.VolumesDeleted) > 0 {
 				fmt.Fprintln(env.Out, "Deleted Volumes:")
-				for _, name := range res.Report.VolumesDeleted {
-					fmt.Fprintln(env.Out, name)
+				for _, n := range res.Report.VolumesDeleted {
+					fmt.Fprintln(env.Out, n)
 				}
 				fmt.Fprintln(env.Out)
 			}
@@ -197,8 +195,8 @@ func newVolumePruneCmd(env *Env) *cobra.Command {
 		},
 	}
 	fl := cmd.Flags()
-	fl.BoolVarP(&all, "all", "a", false, "Remove all unused volumes, not just anonymous ones")
 	fl.BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
-	fl.StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"label=<label>\")")
+	fl.BoolVarP(&all, "all", "a", false, "Remove all unused volumes, not just anonymous ones")
+	fl.StringArrayVar(&filterFlags, "filter", nil, "Provide filter values (e.g. \"label=<label>\")")
 	return cmd
 }

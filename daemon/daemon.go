@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/build"
 	"github.com/berth-dev/berth/daemon/events"
 	"github.com/berth-dev/berth/filters"
 	"github.com/berth-dev/berth/image"
@@ -28,8 +30,12 @@ type Daemon struct {
 	containers *containerStore
 	events     *events.Bus
 	shims      *shim.Launcher
-	volumes    *volume.Store
 	started    time.Time
+	ctr        *ctrService    // execs and health checks (ctr.go)
+	removals   sync.WaitGroup // removed containers' files being deleted
+	builder    *build.Builder // build.go
+	net        *netService
+	volumes    *volume.Store // volumes.go
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -55,13 +61,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		imgs.Close()
 		return nil, err
 	}
-	vols, err := openVolumes(cfg)
-	if err != nil {
-		imgs.Close()
-		return nil, err
+	if cfg.Runtime == "" || cfg.Runtime == "berth" {
+		shims.PrebootInits()
 	}
 	d := &Daemon{
-		volumes:    vols,
 		shims:      shims,
 		cfg:        cfg,
 		log:        cfg.Log,
@@ -69,6 +72,19 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		containers: newContainerStore(),
 		events:     events.New(),
 		started:    time.Now(),
+		ctr:        newCtrService(),
+	}
+	if d.builder, err = newBuilder(cfg, d); err != nil {
+		imgs.Close()
+		return nil, err
+	}
+	if err := d.openVolumes(); err != nil {
+		imgs.Close()
+		return nil, err
+	}
+	if err := d.openNetworking(ctx); err != nil {
+		imgs.Close()
+		return nil, err
 	}
 	if err := d.restore(ctx); err != nil {
 		imgs.Close()
@@ -81,6 +97,8 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 // their shims; the next daemon finds them again.
 func (d *Daemon) Close() error {
 	d.shims.Close()
+	d.waitRemovals()
+	defer d.closeNetworking()
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
 		if c.shim != nil {
@@ -114,10 +132,10 @@ func (d *Daemon) restore(ctx context.Context) error {
 			continue
 		}
 		if c.State.running() {
+			d.reattachVolumes(c) // volumes.go
 			d.reconnect(ctx, c)
 		}
 	}
-	d.restoreVolumes()
 	// Auto-remove containers that exited while we were away.
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
@@ -129,6 +147,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 		}
 	}
+	d.restartOnRestore()
 	return nil
 }
 
@@ -141,6 +160,7 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 		c.mu.Lock()
 		c.shim = cl
 		c.exited = make(chan struct{})
+		d.startHealth(c, c.Config.Healthcheck, c.State.StartedAt, c.exited) // health.go
 		c.mu.Unlock()
 		go d.monitor(c, cl)
 		return
@@ -162,6 +182,8 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 	c.mu.Unlock()
 	os.RemoveAll(c.stateDir)
 	d.images.UnmountRootfs(ctx, c.ID)
+	d.netRelease(c)
+	d.releaseVolumes(c)
 }
 
 // SubscribeEvents implements api.SystemBackend.

@@ -52,13 +52,17 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 		Platform:       "linux",
 		HostConfig:     &hc,
 		GraphDriver:    &storage.DriverData{Name: "overlay2", Data: map[string]string{}},
-		Mounts:         d.inspectMounts(c),
+		Mounts:         []container.MountPoint{},
 		Config:         &cfg,
 		NetworkSettings: &container.NetworkSettings{
 			Ports:    network.PortMap{},
 			Networks: map[string]*network.EndpointSettings{},
 		},
 	}
+	resp.State.Health = d.healthState(c) // health.go
+	resp.ExecIDs = d.execIDs(c)          // exec.go
+	resp.NetworkSettings = d.netSettings(c)
+	resp.Mounts = d.apiMountPoints(c) // volumes.go
 	if size {
 		rw, total, err := d.images.RootfsSize(ctx, c.ID)
 		if err == nil {

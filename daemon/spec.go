@@ -46,8 +46,7 @@ func (d *Daemon) generateSpec(c *Container, rootfs string) (*specs.Spec, error) 
 		opts.NetworkMode = "host"
 		opts.Hostname = "" // the host's UTS namespace is not shared, but its name is
 	default:
-		// Until bridge networking lands every other mode is an empty netns.
-		opts.NetworkMode = "none"
+		opts.NetworkMode = d.netnsMode(c)
 	}
 	for _, u := range hc.Ulimits {
 		if u == nil {
@@ -67,14 +66,18 @@ func (d *Daemon) generateSpec(c *Container, rootfs string) (*specs.Spec, error) 
 			Options: []string{"rbind", "rprivate"},
 		})
 	}
-	mounts, err := d.containerMounts(c, rootfs)
+	vm, err := d.volumeSpecMounts(c, rootfs) // volumes.go: volumes, binds, tmpfs
 	if err != nil {
 		return nil, err
 	}
-	opts.Mounts = append(opts.Mounts, mounts...)
+	opts.Mounts = append(opts.Mounts, vm...)
+	d.secOptions(c, &opts)
 	s, err := spec.Generate(opts)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if err := d.adjustSpec(c, s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

@@ -111,7 +111,7 @@ func TestValidateHostConfig(t *testing.T) {
 	}{
 		{container.HostConfig{}, true},
 		{container.HostConfig{NetworkMode: "none"}, true},
-		{container.HostConfig{NetworkMode: "container:x"}, false},
+		{container.HostConfig{NetworkMode: "container:x"}, true}, // checked against the containers at create
 		{container.HostConfig{Resources: container.Resources{Memory: 1024}}, false},
 		{container.HostConfig{AutoRemove: true, RestartPolicy: container.RestartPolicy{Name: "always"}}, false},
 		{container.HostConfig{LogConfig: container.LogConfig{Type: "syslog"}}, false},

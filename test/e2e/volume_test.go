@@ -6,23 +6,150 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// volumeImage imports busybox plus /seed/f (owned 1234:5678, dir mode
-// 0750) under VOLUME /seed: the image of the copy-up and anonymous
-// volume tests.
-func volumeImage(t *testing.T, e *env, name string) {
-	t.Helper()
-	base, err := busyboxTar()
+func uniq(prefix string) string { return prefix + "-" + strconv.FormatInt(time.Now().UnixNano(), 36) }
+
+// Data in a named volume outlives its containers and a daemon killed
+// with -9; a volume in use cannot be removed.
+func TestVolumeDataSurvives(t *testing.T) {
+	e := need(t)
+	vol := uniq("data")
+	e.ok(t, "volume", "create", vol)
+	defer e.docker(t, "", "volume", "rm", "-f", vol)
+	e.ok(t, "run", "--rm", "-v", vol+":/data", "busybox", "sh", "-c", "echo kept > /data/f")
+	if got := e.ok(t, "run", "--rm", "-v", vol+":/data:ro", "busybox", "cat", "/data/f"); got != "kept\n" {
+		t.Fatalf("second container reads %q, want \"kept\\n\"", got)
+	}
+	if r := e.docker(t, "", "run", "--rm", "-v", vol+":/data:ro", "busybox", "touch", "/data/x"); r.code == 0 {
+		t.Fatal("a read-only volume mount was writable")
+	}
+	holder := strings.TrimSpace(e.ok(t, "run", "-d", "-v", vol+":/data", "busybox", "sleep", "60"))
+	defer e.docker(t, "", "rm", "-f", holder)
+	r := e.docker(t, "", "volume", "rm", vol)
+	if r.code == 0 || !strings.Contains(r.stderr, "volume is in use") {
+		t.Fatalf("removing a volume in use: %s", r)
+	}
+	e.daemon.Process.Kill()
+	e.daemon.Wait()
+	e.daemon = nil
+	if err := e.startDaemon(); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.ok(t, "exec", holder, "cat", "/data/f"); got != "kept\n" {
+		t.Fatalf("after daemon kill -9 the running container reads %q", got)
+	}
+	e.ok(t, "rm", "-f", holder)
+	if got := e.ok(t, "run", "--rm", "-v", vol+":/data", "busybox", "cat", "/data/f"); got != "kept\n" {
+		t.Fatalf("after daemon kill -9 a new container reads %q", got)
+	}
+	e.ok(t, "volume", "rm", vol)
+	if out := e.ok(t, "volume", "ls", "-q"); strings.Contains(out, vol) {
+		t.Fatalf("removed volume still listed: %q", out)
+	}
+}
+
+// An image's VOLUME becomes an anonymous volume filled from the image;
+// rm -v removes it; a named volume gets the image's content on first use
+// unless nocopy.
+func TestVolumeCopyUpAndAnonymous(t *testing.T) {
+	e := need(t)
+	root := t.TempDir()
+	tarball, err := busyboxTar()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	tr := tar.NewReader(bytes.NewReader(base))
+	img := uniq("volimg")
+	// The busybox image plus an /etc/app owned by 1000 with a file, as a VOLUME.
+	e.ok(t, "import", "--change", "VOLUME /etc/app", writeTarball(t, root, withAppDir(t, tarball)), img+":filled")
+	defer e.docker(t, "", "rmi", img+":filled")
+
+	before := strings.Fields(e.ok(t, "volume", "ls", "-q"))
+	name := uniq("anon")
+	if got := e.ok(t, "run", "--name", name, img+":filled", "sh", "-c", "cat /etc/app/conf; stat -c %u /etc/app"); got != "conf\n1000\n" {
+		t.Fatalf("anonymous volume content %q, want the image's file and owner", got)
+	}
+	mounts := e.ok(t, "inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Destination}} {{.Driver}}{{end}}", name)
+	if strings.TrimSpace(mounts) != "volume /etc/app local" {
+		t.Fatalf("inspect Mounts: %q", mounts)
+	}
+	if after := strings.Fields(e.ok(t, "volume", "ls", "-q")); len(after) != len(before)+1 {
+		t.Fatalf("volumes before %d, after run %d: want one anonymous volume more", len(before), len(after))
+	}
+	e.ok(t, "rm", "-v", name)
+	if after := strings.Fields(e.ok(t, "volume", "ls", "-q")); len(after) != len(before) {
+		t.Fatalf("rm -v left the anonymous volume: %d volumes, want %d", len(after), len(before))
+	}
+
+	vol := uniq("named")
+	defer e.docker(t, "", "volume", "rm", "-f", vol, vol+"-nc")
+	if got := e.ok(t, "run", "--rm", "-v", vol+":/etc/app", img+":filled", "cat", "/etc/app/conf"); got != "conf\n" {
+		t.Fatalf("named volume not filled from the image: %q", got)
+	}
+	if got := e.ok(t, "run", "--rm", "-v", vol+"-nc:/etc/app:nocopy", img+":filled", "ls", "-A", "/etc/app"); got != "" {
+		t.Fatalf("nocopy volume got the image's content: %q", got)
+	}
+}
+
+// --volumes-from, --mount (volume, tmpfs, bind) and --tmpfs, with their errors.
+func TestVolumeMountForms(t *testing.T) {
+	e := need(t)
+	vol := uniq("shared")
+	src := uniq("src")
+	e.ok(t, "run", "-d", "--name", src, "-v", vol+":/shared", "busybox", "sh", "-c", "echo from-src > /shared/f; sleep 60")
+	defer e.docker(t, "", "volume", "rm", "-f", vol)
+	defer e.docker(t, "", "rm", "-f", src)
+	time.Sleep(200 * time.Millisecond)
+	if got := e.ok(t, "run", "--rm", "--volumes-from", src+":ro", "busybox", "sh", "-c", "cat /shared/f; touch /shared/x 2>/dev/null || echo ro"); got != "from-src\nro\n" {
+		t.Fatalf("--volumes-from: %q", got)
+	}
+	if got := e.ok(t, "ps", "--filter", "volume="+vol, "--format", "{{.Names}}"); strings.TrimSpace(got) != src {
+		t.Fatalf("ps --filter volume: %q", got)
+	}
+	if got := e.ok(t, "run", "--rm", "--mount", "type=volume,source="+vol+",target=/m,readonly", "busybox", "cat", "/m/f"); got != "from-src\n" {
+		t.Fatalf("--mount type=volume: %q", got)
+	}
+	got := e.ok(t, "run", "--rm", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m", "--tmpfs", "/u:size=2m", "busybox", "sh", "-c", "grep -E ' /(t|u) ' /proc/mounts | cut -d' ' -f2,3,4")
+	if !strings.Contains(got, "/t tmpfs") || !strings.Contains(got, "size=1024k") || !strings.Contains(got, "/u tmpfs") || !strings.Contains(got, "size=2048k") {
+		t.Fatalf("tmpfs mounts: %q", got)
+	}
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "h"), []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.ok(t, "run", "--rm", "--mount", "type=bind,source="+host+",target=/h", "busybox", "cat", "/h/h"); got != "host\n" {
+		t.Fatalf("--mount type=bind: %q", got)
+	}
+	r := e.docker(t, "", "run", "--rm", "--mount", "type=bind,source="+host+"/missing,target=/h", "busybox", "true")
+	if r.code != 125 || !strings.Contains(r.stderr, "bind source path does not exist") {
+		t.Fatalf("--mount of a missing host path: %s", r)
+	}
+	// -v of a missing host path creates it, as Docker does.
+	e.ok(t, "run", "--rm", "-v", host+"/made/here:/x", "busybox", "true")
+	if _, err := os.Stat(filepath.Join(host, "made", "here")); err != nil {
+		t.Fatalf("-v did not create the missing host path: %v", err)
+	}
+	for _, bad := range [][]string{
+		{"-v", "rel:dst"}, {"-v", "/a:/b:bogus"}, {"-v", "/a:/"}, {"-v", "x/y:/d"},
+		{"-v", vol + ":/d", "-v", host + ":/d"},
+	} {
+		r := e.docker(t, "", append(append([]string{"run", "--rm"}, bad...), "busybox", "true")...)
+		if r.code != 125 {
+			t.Errorf("run %v: %s, want a refusal (125)", bad, r)
+		}
+	}
+}
+
+// withAppDir returns the rootfs tarball with /etc/app/conf added, owned by 1000.
+func withAppDir(t *testing.T, rootfs []byte) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	tr := tar.NewReader(bytes.NewReader(rootfs))
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -31,178 +158,36 @@ func volumeImage(t *testing.T, e *env, name string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tw.WriteHeader(h)
-		io.Copy(tw, tr)
-	}
-	tw.WriteHeader(&tar.Header{Name: "seed/", Typeflag: tar.TypeDir, Mode: 0o750, Uid: 1234, Gid: 5678, ModTime: time.Now()})
-	tw.WriteHeader(&tar.Header{Name: "seed/f", Typeflag: tar.TypeReg, Mode: 0o640, Uid: 1234, Gid: 5678, Size: 5, ModTime: time.Now()})
-	tw.Write([]byte("seed\n"))
-	tw.Close()
-	r := e.docker(t, buf.String(), "import", "-c", `VOLUME ["/seed"]`, "-", name)
-	if r.code != 0 {
-		t.Fatalf("import: %s", r)
-	}
-}
-
-func TestVolumeLifecycle(t *testing.T) {
-	e := need(t)
-	if out := e.ok(t, "volume", "create", "--label", "app=e2e", "e2e-data"); out != "e2e-data\n" {
-		t.Fatalf("volume create printed %q", out)
-	}
-	defer e.docker(t, "", "volume", "rm", "-f", "e2e-data")
-	if out := e.ok(t, "volume", "ls", "--filter", "label=app=e2e"); out != "DRIVER    VOLUME NAME\nlocal     e2e-data\n" {
-		t.Fatalf("volume ls printed %q", out)
-	}
-	if out := e.ok(t, "volume", "inspect", "-f", "{{.Driver}} {{.Scope}} {{.Labels}}", "e2e-data"); out != "local local map[app:e2e]\n" {
-		t.Fatalf("volume inspect printed %q", out)
-	}
-	// Data written by one container is read by the next, after the first is removed.
-	e.ok(t, "run", "--name", "e2e-writer", "-v", "e2e-data:/data", "busybox", "sh", "-c", "echo persisted > /data/f")
-	// In use, even by a stopped container: 409 and the volume stays.
-	r := e.docker(t, "", "volume", "rm", "e2e-data")
-	if r.code == 0 || !strings.Contains(r.stderr, "volume is in use") {
-		t.Fatalf("rm of a volume in use: %s", r)
-	}
-	if out := e.ok(t, "ps", "-a", "--filter", "volume=e2e-data", "--format", "{{.Names}}"); out != "e2e-writer\n" {
-		t.Fatalf("ps --filter volume= printed %q", out)
-	}
-	mounts := e.ok(t, "inspect", "-f", "{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.Driver}} {{.RW}}{{end}}", "e2e-writer")
-	if mounts != "volume e2e-data /data local true\n" {
-		t.Fatalf("inspect Mounts: %q", mounts)
-	}
-	e.ok(t, "rm", "e2e-writer")
-	if out := e.ok(t, "run", "--rm", "-v", "e2e-data:/data:ro", "busybox", "cat", "/data/f"); out != "persisted\n" {
-		t.Fatalf("second container read %q", out)
-	}
-	r = e.docker(t, "", "run", "--rm", "-v", "e2e-data:/data:ro", "busybox", "touch", "/data/g")
-	if r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
-		t.Fatalf("write to a read-only volume: %s", r)
-	}
-	// Survives a daemon kill -9 and a restart.
-	e.daemon.Process.Kill()
-	e.daemon.Wait()
-	e.daemon = nil
-	if err := e.startDaemon(); err != nil {
-		t.Fatal(err)
-	}
-	if out := e.ok(t, "run", "--rm", "--mount", "type=volume,src=e2e-data,dst=/d,readonly", "busybox", "cat", "/d/f"); out != "persisted\n" {
-		t.Fatalf("after daemon kill -9 read %q", out)
-	}
-	e.ok(t, "volume", "rm", "e2e-data")
-	if r := e.docker(t, "", "volume", "inspect", "e2e-data"); r.code == 0 || !strings.Contains(r.stderr, "no such volume") {
-		t.Fatalf("inspect removed volume: %s", r)
-	}
-}
-
-func TestVolumeCopyUpAndAnonymous(t *testing.T) {
-	e := need(t)
-	volumeImage(t, e, "e2e-volimg")
-	defer e.docker(t, "", "rmi", "e2e-volimg")
-	// A new named volume is populated from the image, keeping owner and mode.
-	defer e.docker(t, "", "volume", "rm", "-f", "e2e-seeded")
-	out := e.ok(t, "run", "--rm", "-v", "e2e-seeded:/seed", "e2e-volimg", "sh", "-c", "cat /seed/f; stat -c '%u:%g %a' /seed /seed/f")
-	if out != "seed\n1234:5678 750\n1234:5678 640\n" {
-		t.Fatalf("copy-up: %q", out)
-	}
-	// nocopy: left empty.
-	defer e.docker(t, "", "volume", "rm", "-f", "e2e-empty")
-	if out := e.ok(t, "run", "--rm", "-v", "e2e-empty:/seed:nocopy", "e2e-volimg", "ls", "-A", "/seed"); out != "" {
-		t.Fatalf("nocopy volume has %q", out)
-	}
-	// The image's VOLUME becomes an anonymous volume, populated, and rm -v removes it.
-	id := strings.TrimSpace(e.ok(t, "create", "e2e-volimg", "cat", "/seed/f"))
-	name := strings.TrimSpace(e.ok(t, "inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", id))
-	if len(name) != 64 {
-		t.Fatalf("anonymous volume name %q", name)
-	}
-	if out := e.ok(t, "volume", "inspect", "-f", "{{json .Labels}}", name); out != "{\"com.docker.volume.anonymous\":\"\"}\n" {
-		t.Fatalf("anonymous volume labels %q", out)
-	}
-	if out := e.ok(t, "start", "-a", id); out != "seed\n" {
-		t.Fatalf("anonymous volume content %q", out)
-	}
-	// --volumes-from shares it (read-only here) and keeps it in use.
-	if out := e.ok(t, "run", "--rm", "--volumes-from", id+":ro", "busybox", "sh", "-c", "cat /seed/f; touch /seed/x 2>/dev/null || echo ro"); out != "seed\nro\n" {
-		t.Fatalf("--volumes-from: %q", out)
-	}
-	e.ok(t, "rm", "-v", id)
-	if r := e.docker(t, "", "volume", "inspect", name); r.code == 0 {
-		t.Fatalf("rm -v left the anonymous volume")
-	}
-	// prune: anonymous only unless --all.
-	e.ok(t, "volume", "create", "e2e-named")
-	defer e.docker(t, "", "volume", "rm", "-f", "e2e-named")
-	id = strings.TrimSpace(e.ok(t, "create", "e2e-volimg", "true"))
-	name = strings.TrimSpace(e.ok(t, "inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", id))
-	e.ok(t, "rm", id)
-	out = e.ok(t, "volume", "prune", "-f")
-	if !strings.Contains(out, name) || strings.Contains(out, "e2e-named") {
-		t.Fatalf("volume prune: %q", out)
-	}
-}
-
-func TestBindAndTmpfsMounts(t *testing.T) {
-	e := need(t)
-	host := filepath.Join(e.dir, "bind-src")
-	// -v creates a missing host directory, as Docker does.
-	e.ok(t, "run", "--rm", "-v", host+"/sub:/h", "busybox", "sh", "-c", "echo from-container > /h/f")
-	if b, err := os.ReadFile(filepath.Join(host, "sub", "f")); err != nil || string(b) != "from-container\n" {
-		t.Fatalf("bind write: %q %v", b, err)
-	}
-	// --mount refuses it, with Docker's message, creating nothing.
-	missing := filepath.Join(e.dir, "no-such-dir")
-	r := e.docker(t, "", "run", "--rm", "--mount", "type=bind,src="+missing+",dst=/h", "busybox", "true")
-	if r.code != 125 || !strings.Contains(r.stderr, `invalid mount config for type "bind": bind source path does not exist: `+missing) {
-		t.Fatalf("--mount of a missing path: %s", r)
-	}
-	if _, err := os.Stat(missing); !os.IsNotExist(err) {
-		t.Fatalf("refused --mount created %s", missing)
-	}
-	if out := e.ok(t, "ps", "-aq", "--filter", "volume=/h"); out != "" {
-		t.Fatalf("refused create left a container: %q", out)
-	}
-	out := e.ok(t, "run", "--rm", "--mount", "type=bind,src="+host+",dst=/h,readonly", "busybox", "sh", "-c", "cat /h/sub/f; touch /h/x 2>/dev/null || echo ro")
-	if out != "from-container\nro\n" {
-		t.Fatalf("read-only bind: %q", out)
-	}
-	out = e.ok(t, "run", "--rm", "--mount", "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770", "--tmpfs", "/u:size=2m", "busybox",
-		"sh", "-c", "stat -c %a /t; grep -E ' /(t|u) ' /proc/mounts | cut -d' ' -f4")
-	if !strings.HasPrefix(out, "1770\n") || !strings.Contains(out, "size=1024k") || !strings.Contains(out, "size=2048k") {
-		t.Fatalf("tmpfs options: %q", out)
-	}
-	// Bad specs are refused at create with 400s.
-	for _, bad := range [][]string{
-		{"-v", "rel:/a:rx"},
-		{"-v", "bad$name:/a"},
-		{"-v", "/a:relative"},
-		{"--mount", "type=volume,dst=/a,volume-driver=nfs"},
-		{"-v", "/x:/same", "-v", "/y:/same"},
-	} {
-		args := append(append([]string{"create"}, bad...), "busybox")
-		if r := e.docker(t, "", args...); r.code == 0 || !strings.Contains(r.stderr, "Error response from daemon") {
-			t.Errorf("create %v: %s", bad, r)
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			t.Fatal(err)
 		}
 	}
+	for _, h := range []*tar.Header{
+		{Name: "etc/app/", Typeflag: tar.TypeDir, Mode: 0o755, Uid: 1000, Gid: 1000},
+		{Name: "etc/app/conf", Typeflag: tar.TypeReg, Mode: 0o644, Uid: 1000, Gid: 1000, Size: 5},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Size > 0 {
+			tw.Write([]byte("conf\n"))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
 }
 
-func TestBackedVolumes(t *testing.T) {
-	e := need(t)
-	dev := filepath.Join(e.dir, "bind-device")
-	os.MkdirAll(dev, 0o755)
-	os.WriteFile(filepath.Join(dev, "keep"), []byte("precious"), 0o644)
-	e.ok(t, "volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "-o", "o=size=3m,uid=1000", "e2e-tmpfs")
-	defer e.docker(t, "", "volume", "rm", "-f", "e2e-tmpfs")
-	e.ok(t, "volume", "create", "-o", "type=none", "-o", "device="+dev, "-o", "o=bind", "e2e-bindvol")
-	out := e.ok(t, "run", "--rm", "-v", "e2e-tmpfs:/t", "-v", "e2e-bindvol:/b", "busybox", "sh", "-c",
-		"grep ' /t ' /proc/mounts | cut -d' ' -f3,4; stat -c %u /t; cat /b/keep; echo new > /b/new")
-	if out != "tmpfs rw,relatime,size=3072k,uid=1000\n1000\nprecious" {
-		t.Fatalf("backed volumes: %q", out)
+// writeTarball writes data under dir and returns the path.
+func writeTarball(t *testing.T, dir string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, "rootfs.tar")
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
 	}
-	e.ok(t, "volume", "rm", "e2e-bindvol")
-	if b, err := os.ReadFile(filepath.Join(dev, "new")); err != nil || string(b) != "new\n" {
-		t.Fatalf("bind-backed volume's device after rm: %q %v", b, err)
-	}
-	if r := e.docker(t, "", "volume", "create", "-o", "size=1g", "e2e-bad"); r.code == 0 || !strings.Contains(r.stderr, `invalid option: "size"`) {
-		t.Fatalf("bad option: %s", r)
-	}
+	return p
 }
