@@ -32,8 +32,11 @@ type composeFlags struct {
 // addComposeCommands adds `berth compose ...`.
 func addComposeCommands(root *cobra.Command, env *Env) {
 	f := &composeFlags{}
-	cmd := &cobra.Command{Use: "compose [OPTIONS] COMMAND", Short: "Define and run multi-container applications"}
-	fs := cmd.PersistentFlags()
+	cmd := &cobra.Command{Use: "compose [OPTIONS] COMMAND", Short: "Define and run multi-container applications", TraverseChildren: true}
+	// compose's own flags go before the subcommand (`compose -f x logs -f`),
+	// so they are local flags found by traversal, not persistent ones.
+	root.TraverseChildren = true
+	fs := cmd.Flags()
 	fs.StringArrayVarP(&f.files, "file", "f", nil, "Compose configuration files")
 	fs.StringVarP(&f.project, "project-name", "p", "", "Project name")
 	fs.StringArrayVar(&f.profiles, "profile", nil, "Specify a profile to enable")
