@@ -294,6 +294,7 @@ func TestBadInputCreatesNothing(t *testing.T) {
 		{"interpolation", "services:\n  web:\n    image: ${IMG:?set IMG please}\n", "", "set IMG please"},
 		{"bad interpolation syntax", "services:\n  web:\n    image: ${IMG\n", "", "invalid interpolation"},
 		{"cycle", "services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n", "", "cycle"},
+		{"missing dependency", "services:\n  a: {image: x, depends_on: [nope]}\n", "", "nope"},
 		{"undefined network", "services:\n  a: {image: x, networks: [nope]}\n", "", "nope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -412,3 +413,73 @@ func TestBuildSendsContext(t *testing.T) {
 }
 
 func fmtSscan(s string, n *int) (int, error) { return fmt.Sscan(s, n) }
+
+const sample = `
+services:
+  db:
+    image: busybox
+    volumes: [data:/data]
+    healthcheck: {test: ["CMD", "true"], interval: 1s, retries: 3}
+  web:
+    image: busybox
+    command: ["httpd", "-f"]
+    environment: {A: "1", B: "${B_VALUE:-two}"}
+    ports: ["127.0.0.1:8080:80/tcp"]
+    depends_on: {db: {condition: service_healthy}}
+    networks: {front: {aliases: [www]}, back: {}}
+    deploy: {resources: {limits: {memory: 64M, cpus: "0.5", pids: 10}}}
+    restart: on-failure:3
+networks: {front: {}, back: {}}
+volumes: {data: {}}
+`
+
+func TestCreateRequest(t *testing.T) {
+	p := loadYAML(t, sample)
+	spec, err := buildContainer(p, p.Services["web"], 1, "proj-web-1", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, hc, nc := spec.Create.Config, spec.Create.HostConfig, spec.Create.NetworkingConfig
+	if strings.Join(cfg.Env, " ") != "A=1 B=two" || strings.Join(cfg.Cmd, " ") != "httpd -f" {
+		t.Errorf("env %v cmd %v", cfg.Env, cfg.Cmd)
+	}
+	if hc.RestartPolicy.Name != "on-failure" || hc.RestartPolicy.MaximumRetryCount != 3 {
+		t.Errorf("restart %+v", hc.RestartPolicy)
+	}
+	for pp, b := range hc.PortBindings {
+		if pp.Num() != 80 || b[0].HostPort != "8080" || b[0].HostIP.String() != "127.0.0.1" {
+			t.Errorf("port %v %+v", pp, b)
+		}
+	}
+	if len(hc.PortBindings) != 1 {
+		t.Errorf("ports %v", hc.PortBindings)
+	}
+	if string(hc.NetworkMode) != "proj_back" || len(nc.EndpointsConfig) != 1 {
+		t.Errorf("networks: mode %s endpoints %v", hc.NetworkMode, nc.EndpointsConfig)
+	}
+	if ep := spec.MoreNets["proj_front"]; ep == nil || strings.Join(ep.Aliases, ",") != "web,www" {
+		t.Errorf("front endpoint %+v", ep)
+	}
+	if hc.Memory != 64<<20 || hc.NanoCPUs != 5e8 || hc.PidsLimit == nil || *hc.PidsLimit != 10 {
+		t.Errorf("limits: memory %d cpus %d pids %v", hc.Memory, hc.NanoCPUs, hc.PidsLimit)
+	}
+	if cfg.Healthcheck != nil {
+		t.Errorf("web has no healthcheck, got %+v", cfg.Healthcheck)
+	}
+	db, err := buildContainer(p, p.Services["db"], 1, "proj-db-1", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := db.Create.Config.Healthcheck; h == nil || h.Retries != 3 || h.Interval.Seconds() != 1 || strings.Join(h.Test, " ") != "CMD true" {
+		t.Errorf("db healthcheck %+v", h)
+	}
+	// Changing one service's environment changes its hash only.
+	p3 := loadYAML(t, sample, "B_VALUE=three")
+	h1, _ := ConfigHash(p.Services["web"])
+	h3, _ := ConfigHash(p3.Services["web"])
+	d1, _ := ConfigHash(p.Services["db"])
+	d3, _ := ConfigHash(p3.Services["db"])
+	if h1 == h3 || d1 != d3 {
+		t.Errorf("hashes: web %v→%v db %v→%v", h1[:8], h3[:8], d1[:8], d3[:8])
+	}
+}

@@ -1,17 +1,15 @@
 package compose
 
 import (
-	"archive/tar"
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/berth-dev/berth/build/buildcontext"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/client"
 )
@@ -109,7 +107,7 @@ func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.Se
 	}
 	c.prog.event("Image", ref, "Building")
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(tarContext(dir, extra, pw)) }()
+	go func() { pw.CloseWithError(tarContext(dir, dockerfile, extra, pw)) }()
 	defer pr.Close()
 	labels := map[string]string{}
 	for k, v := range b.Labels {
@@ -256,129 +254,13 @@ func readJSONStream(r io.Reader, w io.Writer) error {
 	}
 }
 
-// tarContext writes dir as a tar stream, leaving out what .dockerignore
-// lists, plus the extra files (an inline or outside Dockerfile).
-func tarContext(dir string, extra map[string][]byte, w io.Writer) error {
-	ignore, err := readDockerignore(dir)
-	if err != nil {
-		return err
-	}
-	tw := tar.NewWriter(w)
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if ignored(ignore, rel) {
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(path); err != nil {
-				return err
-			}
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = rel
-		if d.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uname, hdr.Gname = "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			return err
-		}
-		return nil
-	})
+// tarContext writes dir as a tar stream with the build package's context
+// writer (.dockerignore honoured, the Dockerfile always sent), plus the
+// extra files (an inline or outside Dockerfile).
+func tarContext(dir, dockerfile string, extra map[string][]byte, w io.Writer) error {
+	excludes, err := buildcontext.ReadIgnore(dir)
 	if err != nil {
 		return fmt.Errorf("build context %s: %w", dir, err)
 	}
-	for name, data := range extra {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		if _, err := tw.Write(data); err != nil {
-			return err
-		}
-	}
-	return tw.Close()
-}
-
-type ignoreRule struct {
-	pattern string
-	negate  bool
-}
-
-func readDockerignore(dir string) ([]ignoreRule, error) {
-	f, err := os.Open(filepath.Join(dir, ".dockerignore"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var rules []ignoreRule
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		r := ignoreRule{}
-		if strings.HasPrefix(line, "!") {
-			r.negate, line = true, strings.TrimSpace(line[1:])
-		}
-		r.pattern = strings.TrimPrefix(filepath.ToSlash(filepath.Clean(line)), "/")
-		rules = append(rules, r)
-	}
-	return rules, sc.Err()
-}
-
-// ignored applies the rules in order (the last match wins); a pattern also
-// matches everything under a matching directory. The Dockerfile and
-// .dockerignore are always sent, as the builder needs them.
-func ignored(rules []ignoreRule, rel string) bool {
-	out := false
-	for _, r := range rules {
-		if matchPath(r.pattern, rel) {
-			out = !r.negate
-		}
-	}
-	return out
-}
-
-func matchPath(pattern, rel string) bool {
-	for p := rel; ; {
-		if ok, _ := filepath.Match(pattern, p); ok {
-			return true
-		}
-		i := strings.LastIndex(p, "/")
-		if i < 0 {
-			return false
-		}
-		p = p[:i]
-	}
+	return buildcontext.Write(w, dir, buildcontext.Options{Excludes: excludes, Keep: []string{dockerfile, ".dockerignore"}, Extra: extra})
 }
