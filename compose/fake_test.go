@@ -17,7 +17,7 @@ import (
 
 // fakeEngine is an in-memory engine recording the calls compose makes.
 type fakeEngine struct {
-	API // unimplemented methods panic
+	API        // unimplemented methods panic
 	mu         sync.Mutex
 	calls      []string
 	containers map[string]*fakeContainer
