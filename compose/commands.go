@@ -140,7 +140,8 @@ func (c *Compose) Logs(ctx context.Context, project string, o LogOptions) error 
 	for _, ct := range cts {
 		prefix := ""
 		if !o.NoPrefix {
-			prefix = fmt.Sprintf("%-*s | ", width, containerName(ct))
+			// docker compose v2 pads names to the longest plus one.
+			prefix = fmt.Sprintf("%-*s | ", width+1, containerName(ct))
 		}
 		wg.Add(1)
 		go func(ct container.Summary) {
