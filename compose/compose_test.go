@@ -290,7 +290,7 @@ func TestBadInputCreatesNothing(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct{ name, yaml, env, want string }{
 		{"invalid yaml", "services:\n  web: [unclosed\n", "", "yaml"},
-		{"unknown key", "services:\n  web:\n    image: busybox\n    colour: red\n", "", "colour"},
+		{"unknown key", "services:\n  web:\n    image: busybox\n    colour: red\n", "", "services.web additional properties 'colour' not allowed"},
 		{"interpolation", "services:\n  web:\n    image: ${IMG:?set IMG please}\n", "", "set IMG please"},
 		{"bad interpolation syntax", "services:\n  web:\n    image: ${IMG\n", "", "invalid interpolation"},
 		{"cycle", "services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n", "", "cycle"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/berth-dev/berth/errdefs"
@@ -58,9 +59,22 @@ func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
 	}
 	p, err := po.LoadProject(ctx)
 	if err != nil {
-		return nil, errdefs.InvalidParameter(err)
+		return nil, errdefs.InvalidParameter(clarify(err))
 	}
 	return p, nil
+}
+
+// falseSchema is the JSON-schema validator's wording for a key the compose
+// schema does not allow: "validating f: services.web.colour false schema".
+var falseSchema = regexp.MustCompile(`^(validating [^:]+: )(.*)\.([^.]+) false schema$`)
+
+// clarify rewords the loader's least helpful messages the way docker
+// compose words them.
+func clarify(err error) error {
+	if m := falseSchema.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("%s%s additional properties '%s' not allowed", m[1], m[2], m[3])
+	}
+	return err
 }
 
 // LoadBytes loads a project from one in-memory file (fuzzing, tests).
@@ -71,7 +85,7 @@ func LoadBytes(ctx context.Context, name, workDir string, content []byte, env ma
 		Environment: env,
 	}, func(o *loader.Options) { o.SetProjectName(name, true) })
 	if err != nil {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("load compose file: %w", err))
+		return nil, errdefs.InvalidParameter(fmt.Errorf("load compose file: %w", clarify(err)))
 	}
 	return p, nil
 }
