@@ -249,7 +249,7 @@ func (r *Repository) send(req *http.Request) (*http.Response, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
+		return nil, err // a *url.Error: it names the method and URL
 	}
 	return resp, nil
 }

@@ -97,11 +97,18 @@ func TestComposeExampleApp(t *testing.T) {
 	if out := c("up", "-d"); strings.Contains(out, "Recreate") || strings.Contains(out, "Created") {
 		t.Fatalf("up of an unchanged project recreated:\n%s", out)
 	}
-	port2 := freePort(t)
-	envs = []string{fmt.Sprintf("WEB_PORT=%d", port2)}
+	envs = append(envs, "GREETING=changed greeting")
 	out := c("up", "-d")
 	if !strings.Contains(out, "Container "+project+"-web-1  Recreated") || strings.Contains(out, project+"-store-1  Recreated") || strings.Contains(out, project+"-poller-1  Recreated") {
-		t.Fatalf("changing web's port should recreate web only:\n%s", out)
+		t.Fatalf("changing web's environment should recreate web only:\n%s", out)
+	}
+	if page := getPage(t, fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/index.cgi", port)); !strings.Contains(page, "changed greeting") {
+		t.Fatalf("the recreated web still says %q", page)
+	}
+	port2 := freePort(t)
+	envs = []string{fmt.Sprintf("WEB_PORT=%d", port2)}
+	if out := c("up", "-d"); !strings.Contains(out, project+"-web-1  Recreated") {
+		t.Fatalf("changing web's port should recreate it:\n%s", out)
 	}
 	// down and up again: the volume keeps the store's data.
 	c("down")
