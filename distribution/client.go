@@ -195,6 +195,8 @@ type request struct {
 	url    string // absolute or a path under /v2/
 	header http.Header
 	body   func() (io.ReadCloser, error)
+	// length is the body's size when known (else chunked).
+	length int64
 	// retry allows retrying transient failures (idempotent requests,
 	// replayable bodies).
 	retry bool
@@ -266,6 +268,9 @@ func (s *session) send(ctx context.Context, req request, u string) (*http.Respon
 	}
 	for k, v := range req.header {
 		hr.Header[k] = v
+	}
+	if req.length > 0 {
+		hr.ContentLength = req.length
 	}
 	if hr.Header.Get("User-Agent") == "" {
 		hr.Header.Set("User-Agent", "berth")

@@ -407,6 +407,7 @@ func (s *session) finishUpload(ctx context.Context, loc string, d digest.Digest,
 	req := request{method: "PUT", url: u.String(), header: http.Header{"Content-Type": {"application/octet-stream"}}}
 	if body != nil {
 		req.body = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.length = int64(len(body))
 	}
 	resp, err := s.do(ctx, req)
 	if err != nil {
@@ -431,7 +432,8 @@ func (s *session) upload(ctx context.Context, r io.Reader, d digest.Digest, size
 	u.RawQuery = q.Encode()
 	resp, err := s.do(ctx, request{
 		method: "PUT", url: u.String(),
-		header: http.Header{"Content-Type": {"application/octet-stream"}, "Content-Length": {fmt.Sprint(size)}},
+		header: http.Header{"Content-Type": {"application/octet-stream"}},
+		length: size,
 		body:   func() (io.ReadCloser, error) { return io.NopCloser(r), nil },
 	})
 	if err != nil {
