@@ -39,8 +39,9 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	switch {
 	case q.Get("fromImage") != "":
-		// No registry client yet: to docker run the image simply does not
-		// exist, which is what it reports after its pull attempt.
+		if b, ok := s.backend.(DistributionBackend); ok {
+			return s.imagePull(w, r, b)
+		}
 		ref := q.Get("fromImage")
 		if tag := q.Get("tag"); tag != "" {
 			ref += ":" + tag
@@ -115,6 +116,12 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		writeJSON(w, http.StatusOK, img)
+	case "get":
+		b, isDist := s.backend.(DistributionBackend)
+		if !isDist {
+			return errPageNotFound
+		}
+		return s.imageSave(w, r, b, []string{name})
 	case "history":
 		hist, err := s.backend.ImageHistory(r.Context(), name)
 		if err != nil {
@@ -131,6 +138,9 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	name, action, ok := splitImagePath(r.URL.Path)
 	if ok && action == "push" {
+		if b, isDist := s.backend.(DistributionBackend); isDist {
+			return s.imagePush(w, r, b, name)
+		}
 		return errdefs.NotImplemented(errNotImplemented("pushing images is not supported yet"))
 	}
 	if !ok || action != "tag" {
