@@ -29,6 +29,8 @@ type Config struct {
 	Bridge       string
 	BridgeIP     string
 	NetworkTable string
+	// Dist configures registry access (daemon/dist.go).
+	Dist DistConfig
 	Log          *slog.Logger
 }
 

@@ -33,6 +33,7 @@ type Daemon struct {
 	removals   sync.WaitGroup // removed containers' files being deleted
 	builder    *build.Builder // build.go
 	net        *netService
+	dist       *distService // dist.go
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -70,6 +71,7 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		events:     events.New(),
 		started:    time.Now(),
 	}
+	d.dist = newDistService(cfg)
 	if d.builder, err = newBuilder(cfg, d); err != nil {
 		imgs.Close()
 		return nil, err

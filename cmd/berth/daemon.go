@@ -41,6 +41,7 @@ type daemonFlags struct {
 	addRuntimes  []string
 	bridge       string
 	bip          string
+	dist         daemon.DistConfig
 }
 
 func newDaemonCommand(version string) *cobra.Command {
@@ -70,6 +71,8 @@ func newDaemonCommand(version string) *cobra.Command {
 	fl.StringVar(&f.tlsCert, "tlscert", "", "Server TLS certificate")
 	fl.StringVar(&f.tlsKey, "tlskey", "", "Server TLS key")
 	fl.StringVarP(&f.bridge, "bridge", "b", "berth0", "Name of the default bridge network's Linux bridge")
+	fl.StringArrayVar(&f.dist.InsecureRegistries, "insecure-registry", nil, "Registry (host[:port] or CIDR) reached over plain HTTP")
+	fl.StringArrayVar(&f.dist.Mirrors, "registry-mirror", nil, "Registry mirror URL tried before Docker Hub")
 	fl.StringVar(&f.bip, "bip", "172.29.0.1/16", "Default bridge's gateway address and subnet (CIDR)")
 	return cmd
 }
@@ -125,6 +128,7 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 		Sec:          f.secConfig(),
 		Bridge:       f.bridge,
 		BridgeIP:     f.bip,
+		Dist:         f.dist,
 	})
 	if err != nil {
 		return err
