@@ -31,7 +31,7 @@ type Config struct {
 	NetworkTable string
 	// Dist configures registry access (daemon/dist.go).
 	Dist DistConfig
-	Log          *slog.Logger
+	Log  *slog.Logger
 }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }

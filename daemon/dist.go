@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/api"
+	"github.com/berth-dev/berth/archive"
 	"github.com/berth-dev/berth/distribution"
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/filters"
-	"github.com/berth-dev/berth/archive"
 	"github.com/distribution/reference"
 	eventtypes "github.com/moby/moby/api/types/events"
 	imagetypes "github.com/moby/moby/api/types/image"

@@ -411,7 +411,9 @@ func TestBadInput(t *testing.T) {
 				w.Write(b[:len(b)/2])
 			}, want: "truncated"},
 		{name: "blob longer than descriptor", img: func(t *testing.T) *hostileImage { return makeImage(t, [][]byte{good}, nil) },
-			blob: func(w http.ResponseWriter, r *http.Request, b []byte) { w.Write(append(bytes.Clone(b), make([]byte, 100)...)) }, want: "larger than"},
+			blob: func(w http.ResponseWriter, r *http.Request, b []byte) {
+				w.Write(append(bytes.Clone(b), make([]byte, 100)...))
+			}, want: "larger than"},
 		{name: "config diff IDs lie", img: func(t *testing.T) *hostileImage {
 			return makeImage(t, [][]byte{good}, func(c map[string]any) {
 				c["rootfs"] = map[string]any{"type": "layers", "diff_ids": []string{digest.FromString("other").String()}}
