@@ -29,9 +29,10 @@ type Config struct {
 	Bridge       string
 	BridgeIP     string
 	NetworkTable string
+	Log          *slog.Logger
+
 	// Dist configures registry access (daemon/dist.go).
 	Dist DistConfig
-	Log  *slog.Logger
 }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }
