@@ -136,7 +136,7 @@ func (c *Client) pushTag(ctx context.Context, store *image.Store, ep endpoint, r
 	defer cancel()
 	var wg sync.WaitGroup
 	for i, l := range layers {
-		progress.Update(out, layerID(doc.manifest.Layers[i]), "Preparing")
+		progress.Update(out, layerID(l), "Preparing")
 		wg.Add(1)
 		go func(i int, l image.Layer) {
 			defer wg.Done()
@@ -217,9 +217,11 @@ func isCanceled(err error) bool {
 	return err != nil && (err == context.Canceled || strings.Contains(err.Error(), context.Canceled.Error()))
 }
 
-// layerID is the id a push shows for a layer: its diff ID for
-// uncompressed layers (the compressed digest is not known yet).
-func layerID(d ocispec.Descriptor) string { return shortID(d.Digest) }
+// layerID is the id a push shows for a layer: its diff ID, as dockerd.
+func layerID(l image.Layer) string {
+	d, _ := l.DiffID()
+	return shortID(d)
+}
 
 func compressed(mt string) bool {
 	return strings.HasSuffix(mt, "gzip") || strings.HasSuffix(mt, "zstd")
@@ -228,7 +230,7 @@ func compressed(mt string) bool {
 // pushLayer makes sure the registry has layer l, returning the
 // descriptor the pushed manifest names it by.
 func (c *Client) pushLayer(ctx context.Context, s *session, l image.Layer, desc ocispec.Descriptor, mountFrom []string, out progress.Output) (ocispec.Descriptor, error) {
-	id := layerID(desc)
+	id := layerID(l)
 	target := desc
 	if !compressed(desc.MediaType) {
 		diffID, _ := l.DiffID()
@@ -271,7 +273,7 @@ func (c *Client) pushLayer(ctx context.Context, s *session, l image.Layer, desc 
 // compressAndUpload gzips an uncompressed layer with parallel gzip while
 // streaming it to the registry, hashing as it goes.
 func (c *Client) compressAndUpload(ctx context.Context, s *session, l image.Layer, desc ocispec.Descriptor, out progress.Output) (ocispec.Descriptor, error) {
-	id := layerID(desc)
+	id := layerID(l)
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return desc, err
