@@ -159,7 +159,8 @@ func displayJSON(out io.Writer, r io.Reader) error {
 }
 
 func newPullCmd(env *Env) *cobra.Command {
-	var quiet bool
+	var quiet, all bool
+	var platform string
 	cmd := &cobra.Command{
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Download an image from a registry",
@@ -169,19 +170,28 @@ func newPullCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			named, err := normalizedRef(args[0], all)
+			if err != nil {
+				return err
+			}
+			rc, err := c.ImagePull(context.Background(), named.String(), client.ImagePullOptions{All: all, Platforms: pullPlatforms(platform), RegistryAuth: registryAuth(args[0])})
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
 			out := env.Out
 			if quiet {
 				out = io.Discard
 			}
-			if err := pullImage(context.Background(), env, c, args[0], out); err != nil {
+			if err := displayProgress(out, rc); err != nil {
 				return err
 			}
-			if quiet {
-				fmt.Fprintln(env.Out, familiarTagged(args[0]))
-			}
+			fmt.Fprintln(env.Out, named.String())
 			return nil
 		},
 	}
+	cmd.Flags().BoolVarP(&all, "all-tags", "a", false, "Download all tagged images in the repository")
+	cmd.Flags().StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
 	return cmd
 }
