@@ -535,3 +535,61 @@ func newRegistryWrap(t *testing.T, reg *testRegistry, mw func(w http.ResponseWri
 }
 
 var _ = errors.New
+
+// TestNoLeaksAfterDelete pulls, deletes and checks that the store holds
+// no blob and no snapshot any more.
+func TestNoLeaksAfterDelete(t *testing.T) {
+	ctx := context.Background()
+	reg := newRegistry(t, regOpts{})
+	src := newStore(t)
+	ref := reg.host + "/gc/img:1"
+	localImage(t, src, ref)
+	c := New(Options{})
+	if _, err := c.Push(ctx, src, ref, PushOptions{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	s, root := openStore(t)
+	if _, err := c.Pull(ctx, s, ref, PullOptions{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(storeLeftovers(t, s, root)) == 0 {
+		t.Fatal("pull stored nothing")
+	}
+	if _, err := s.Delete(ctx, ref, false, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if left := storeLeftovers(t, s, root); len(left) > 0 {
+		t.Fatalf("after delete the store still holds %v", left)
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	src := newStore(t)
+	img := localImage(t, src, "docker.io/library/round:trip")
+	var buf bytes.Buffer
+	if err := Save(ctx, src, []string{"round:trip"}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	dst := newStore(t)
+	var got []LoadResult
+	if err := Load(ctx, dst, bytes.NewReader(buf.Bytes()), t.TempDir(), func(r LoadResult) { got = append(got, r) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != img.ID || len(got[0].Tags) != 1 || got[0].Tags[0] != "round:trip" {
+		t.Fatalf("loaded %+v, want %s round:trip", got, img.ID)
+	}
+	loaded, err := dst.Get(ctx, "round:trip")
+	if err != nil || loaded.ManifestDigest != img.ManifestDigest {
+		t.Fatalf("loaded manifest %v, saved %s (%v)", loaded, img.ManifestDigest, err)
+	}
+	// Hostile archives are refused.
+	var evil bytes.Buffer
+	tw := tar.NewWriter(&evil)
+	tw.WriteHeader(&tar.Header{Name: "../escape", Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+	tw.Write([]byte("x"))
+	tw.Close()
+	if err := Load(ctx, dst, &evil, t.TempDir(), nil); err == nil || !strings.Contains(err.Error(), "outside") {
+		t.Fatalf("load of a traversing archive: %v", err)
+	}
+}
