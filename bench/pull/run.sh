@@ -27,8 +27,9 @@ trap cleanup EXIT
 
 # 1. The image's root filesystem, cached between runs.
 if [ ! -f "$W/rootfs.tar" ]; then
-	rm -rf "$W/rootfs"
-	if command -v debootstrap >/dev/null && timeout 600 debootstrap --variant=minbase bookworm "$W/rootfs" http://deb.debian.org/debian >"$W/debootstrap.log" 2>&1; then
+	if [ -f "$W/rootfs/etc/debian_version" ] && [ ! -d "$W/rootfs/usr/share/bench" ]; then
+		kind="debootstrap bookworm minbase"
+	elif rm -rf "$W/rootfs" && command -v debootstrap >/dev/null && timeout 600 debootstrap --variant=minbase bookworm "$W/rootfs" http://deb.debian.org/debian >"$W/debootstrap.log" 2>&1; then
 		kind="debootstrap bookworm minbase"
 	else
 		rm -rf "$W/rootfs"; mkdir -p "$W/rootfs/usr/share"
