@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"path"
@@ -137,7 +138,7 @@ type applier struct {
 	dirCache map[string]string
 
 	// Parallel file creation (opts.Parallel > 1).
-	jobs    chan fileJob
+	jobs    []chan fileJob
 	wg      sync.WaitGroup
 	errMu   sync.Mutex
 	err     error
@@ -153,16 +154,21 @@ type fileJob struct {
 
 // maxParallelFile is the largest file handed to a worker; bigger ones are
 // written in order, streaming.
-const maxParallelFile = 1 << 20
+const maxParallelFile = 256 << 10
+
+// workerQueue is how many files a worker may have waiting.
+const workerQueue = 64
 
 func (a *applier) startWorkers(n int) {
-	a.jobs = make(chan fileJob, 4*n)
+	a.jobs = make([]chan fileJob, n)
 	a.running = true
-	for i := 0; i < n; i++ {
+	for i := range a.jobs {
+		ch := make(chan fileJob, workerQueue)
+		a.jobs[i] = ch
 		a.wg.Add(1)
 		go func() {
 			defer a.wg.Done()
-			for j := range a.jobs {
+			for j := range ch {
 				if a.workerErr() != nil {
 					continue
 				}
@@ -176,6 +182,15 @@ func (a *applier) startWorkers(n int) {
 			}
 		}()
 	}
+}
+
+// dispatch queues a file for the worker of its directory: creations in
+// one directory serialise on its lock in the kernel, in different ones
+// they run in parallel.
+func (a *applier) dispatch(j fileJob) {
+	h := fnv.New32a()
+	h.Write([]byte(filepath.Dir(j.host)))
+	a.jobs[h.Sum32()%uint32(len(a.jobs))] <- j
 }
 
 func (a *applier) workerErr() error {
@@ -193,7 +208,9 @@ func (a *applier) waitWorkers() error {
 		return a.workerErr()
 	}
 	a.running = false
-	close(a.jobs)
+	for _, ch := range a.jobs {
+		close(ch)
+	}
 	a.wg.Wait()
 	return a.workerErr()
 }
@@ -204,7 +221,7 @@ func (a *applier) barrier() error {
 	if !a.running {
 		return nil
 	}
-	n := cap(a.jobs) / 4
+	n := len(a.jobs)
 	if err := a.waitWorkers(); err != nil {
 		return err
 	}
@@ -411,7 +428,7 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) (int64, error) {
 			if _, err := io.ReadFull(r, data); err != nil {
 				return 0, fmt.Errorf("tar entry %q: read: %w", hdr.Name, err)
 			}
-			a.jobs <- fileJob{host: host, hdr: hdr, data: data}
+			a.dispatch(fileJob{host: host, hdr: hdr, data: data})
 			return hdr.Size, nil
 		}
 		f, err := os.OpenFile(host, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)

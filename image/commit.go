@@ -225,7 +225,7 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 }
 
 // applyParallel is how many goroutines create a layer's small files.
-const applyParallel = 8
+const applyParallel = 4
 
 type readerFunc func([]byte) (int, error)
 
