@@ -5,205 +5,206 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
+	"sync"
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/filters"
-	"github.com/moby/moby/api/types/build"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
-	"github.com/moby/moby/api/types/volume"
 )
 
-// PullOptions are the parameters of POST /images/create?fromImage=.
-type PullOptions struct {
-	Platform string
-	// AuthHeader is the raw X-Registry-Auth header.
-	AuthHeader string
-}
-
-// PushOptions are the parameters of POST /images/{name}/push.
-type PushOptions struct {
-	AuthHeader string
-}
-
-// DistributionBackend moves images between the store, registries and
-// archives. Streaming methods write Docker's JSON message stream to out;
-// an error returned before anything was written is answered as a plain
-// HTTP error, after that as an errorDetail message in the stream.
+// DistributionBackend is the pull, push and login area of the engine.
 type DistributionBackend interface {
-	PullImage(ctx context.Context, ref string, opts PullOptions, out io.Writer) error
-	PushImage(ctx context.Context, ref string, opts PushOptions, out io.Writer) error
-	// Login checks a credential; it returns the identity token, if any.
-	Login(ctx context.Context, auth registry.AuthConfig) (string, error)
-	// SaveImages writes a docker-archive (with an OCI layout) of names.
-	SaveImages(ctx context.Context, names []string, w io.Writer) error
-	// LoadImages reads a docker-archive or OCI layout tar.
-	LoadImages(ctx context.Context, r io.Reader, quiet bool, out io.Writer) error
-	ExportContainer(ctx context.Context, name string, w io.Writer) error
-	PruneImages(ctx context.Context, ef filters.Args) (*image.PruneReport, error)
-	DiskUsage(ctx context.Context, opts DiskUsageOptions) (*DiskUsage, error)
-}
-
-// DiskUsage is GET /system/df's answer in the form API clients up to 1.51
-// read (the docker CLI's "system df").
-type DiskUsage struct {
-	LayersSize int64
-	Images     []image.Summary
-	Containers []container.Summary
-	Volumes    []volume.Volume
-	BuildCache []build.CacheRecord
-}
-
-// DiskUsageOptions selects the parts of GET /system/df (all when empty).
-type DiskUsageOptions struct {
-	Types []string
+	// PullImage pulls ref (a name, with tag in tag or a digest in ref),
+	// reporting progress. authHeader is the X-Registry-Auth header.
+	PullImage(ctx context.Context, ref, tag, platform, authHeader string, progress func(jsonstream.Message)) error
+	// PushImage pushes name (all its tags when tag is "").
+	PushImage(ctx context.Context, name, tag, authHeader string, progress func(jsonstream.Message)) error
+	// Login checks credentials against a registry (POST /auth).
+	Login(ctx context.Context, cfg registry.AuthConfig) (registry.AuthResponse, error)
 }
 
 // distributionRoutes registers this area's routes when the backend implements them.
 func (s *Server) distributionRoutes() {
+	s.archiveRoutes()
 	b, ok := s.backend.(DistributionBackend)
 	if !ok {
 		return
 	}
-	s.route("POST /auth", func(w http.ResponseWriter, r *http.Request) error { return s.auth(w, r, b) })
-	s.route("GET /images/get", func(w http.ResponseWriter, r *http.Request) error {
-		return s.imageSave(w, r, b, r.URL.Query()["names"])
-	})
-	s.route("POST /images/load", func(w http.ResponseWriter, r *http.Request) error { return s.imageLoad(w, r, b) })
-	s.route("POST /images/prune", func(w http.ResponseWriter, r *http.Request) error { return s.imagePrune(w, r, b) })
-	s.route("GET /system/df", func(w http.ResponseWriter, r *http.Request) error { return s.systemDF(w, r, b) })
-	s.route("GET /containers/{name}/export", func(w http.ResponseWriter, r *http.Request) error {
-		w.Header().Set("Content-Type", "application/x-tar")
-		return streamBody(w, func(out io.Writer) error { return b.ExportContainer(r.Context(), r.PathValue("name"), out) })
+	s.route("POST /auth", func(w http.ResponseWriter, r *http.Request) error {
+		var cfg registry.AuthConfig
+		if err := decodeJSONBody(r.Body, &cfg); err != nil {
+			return err
+		}
+		res, err := b.Login(r.Context(), cfg)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, res)
+		return nil
 	})
 }
 
-// lazyStream starts the 200 JSON response on the first write, so errors
-// found before any progress are plain HTTP errors, as with dockerd.
-type lazyStream struct {
+// progressStream writes Docker's JSON message stream: a status line per
+// message, flushed, and the error as the stream's last message once the
+// answer has started (a plain HTTP error before that).
+type progressStream struct {
 	w       http.ResponseWriter
-	ctype   string
+	mu      sync.Mutex
 	started bool
 }
 
-func (l *lazyStream) Write(p []byte) (int, error) {
-	if !l.started {
-		l.started = true
-		l.w.Header().Set("Content-Type", l.ctype)
-		l.w.WriteHeader(http.StatusOK)
+func (p *progressStream) send(m jsonstream.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.start()
+	b, err := json.Marshal(m)
+	if err != nil {
+		return
 	}
-	n, err := l.w.Write(p)
-	flush(l.w)
-	return n, err
+	p.w.Write(append(b, '\r', '\n'))
+	flush(p.w)
 }
 
-// streamJSON runs fn with a lazily started JSON message stream; a late
-// error becomes an errorDetail message.
-func streamJSON(w http.ResponseWriter, fn func(out io.Writer) error) error {
-	ls := &lazyStream{w: w, ctype: "application/json"}
-	err := fn(ls)
+func (p *progressStream) start() {
+	if !p.started {
+		p.started = true
+		p.w.Header().Set("Content-Type", "application/json")
+		p.w.WriteHeader(http.StatusOK)
+	}
+}
+
+// finish ends the stream with err: an HTTP error when nothing was sent.
+func (p *progressStream) finish(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if err == nil {
-		if !ls.started {
-			ls.Write(nil)
-		}
+		p.start()
 		return nil
 	}
-	if !ls.started {
+	if !p.started {
 		return err
 	}
-	writeStreamMessage(w, jsonMessage{Error: err.Error(), ErrorDetail: &errorDetail{Message: err.Error()}})
-	return nil
+	return writeStreamMessage(p.w, jsonMessage{Error: err.Error(), ErrorDetail: &errorDetail{Message: err.Error()}})
 }
 
-// streamBody is streamJSON for raw bodies: a late error just ends the body.
-func streamBody(w http.ResponseWriter, fn func(out io.Writer) error) error {
-	ls := &lazyStream{w: w, ctype: w.Header().Get("Content-Type")}
-	err := fn(ls)
-	if err != nil && !ls.started {
-		w.Header().Del("Content-Type")
-		return err
-	}
-	if !ls.started {
-		ls.Write(nil)
-	}
-	return nil
-}
-
-// imagePull serves POST /images/create?fromImage=.
-func (s *Server) imagePull(w http.ResponseWriter, r *http.Request, b DistributionBackend) error {
+// pull serves POST /images/create?fromImage=.
+func (s *Server) pull(w http.ResponseWriter, r *http.Request, b DistributionBackend) error {
 	q := r.URL.Query()
-	ref := q.Get("fromImage")
-	if tag := q.Get("tag"); tag != "" {
-		if strings.HasPrefix(tag, "sha256:") {
-			ref += "@" + tag
-		} else {
-			ref += ":" + tag
+	ps := &progressStream{w: w}
+	err := b.PullImage(r.Context(), q.Get("fromImage"), q.Get("tag"), q.Get("platform"), r.Header.Get("X-Registry-Auth"), ps.send)
+	return ps.finish(err)
+}
+
+// push serves POST /images/{name}/push.
+func (s *Server) push(w http.ResponseWriter, r *http.Request, name string, b DistributionBackend) error {
+	ps := &progressStream{w: w}
+	err := b.PushImage(r.Context(), name, r.URL.Query().Get("tag"), r.Header.Get("X-Registry-Auth"), ps.send)
+	return ps.finish(err)
+}
+
+// ImageArchiveBackend is save, load, export, prune and disk usage.
+type ImageArchiveBackend interface {
+	// SaveImages writes the images as a tar archive (docker save).
+	SaveImages(ctx context.Context, names []string, w io.Writer) error
+	// LoadImages reads a tar archive; each loaded image is reported with
+	// its tags (or ID when untagged).
+	LoadImages(ctx context.Context, r io.Reader, loaded func(msg string)) error
+	// ExportContainer writes the container's filesystem as a tar.
+	ExportContainer(ctx context.Context, name string, w io.Writer) error
+	ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneReport, error)
+	// DiskUsage answers GET /system/df in the shape of API 1.50.
+	DiskUsage(ctx context.Context, types []string) (any, error)
+}
+
+func (s *Server) archiveRoutes() {
+	b, ok := s.backend.(ImageArchiveBackend)
+	if !ok {
+		return
+	}
+	s.route("GET /images/get", func(w http.ResponseWriter, r *http.Request) error {
+		return s.save(w, r, r.URL.Query()["names"], b)
+	})
+	s.route("POST /images/load", func(w http.ResponseWriter, r *http.Request) error {
+		defer r.Body.Close()
+		quiet := boolValue(r, "quiet")
+		ps := &progressStream{w: w}
+		_ = quiet // docker prints the loaded names either way
+		err := b.LoadImages(r.Context(), r.Body, func(msg string) {
+			ps.send(jsonstream.Message{Stream: msg + "\n"})
+		})
+		return ps.finish(err)
+	})
+	s.route("GET /containers/{name}/export", func(w http.ResponseWriter, r *http.Request) error {
+		return s.streamTar(w, func(out io.Writer) error { return b.ExportContainer(r.Context(), r.PathValue("name"), out) })
+	})
+	s.route("POST /images/prune", func(w http.ResponseWriter, r *http.Request) error {
+		f, err := filterArgs(r)
+		if err != nil {
+			return err
 		}
-	}
-	opts := PullOptions{Platform: q.Get("platform"), AuthHeader: r.Header.Get("X-Registry-Auth")}
-	return streamJSON(w, func(out io.Writer) error { return b.PullImage(r.Context(), ref, opts, out) })
+		rep, err := b.ImagesPrune(r.Context(), f)
+		if err != nil {
+			return err
+		}
+		if rep.ImagesDeleted == nil {
+			rep.ImagesDeleted = []image.DeleteResponse{}
+		}
+		writeJSON(w, http.StatusOK, rep)
+		return nil
+	})
+	s.route("GET /system/df", func(w http.ResponseWriter, r *http.Request) error {
+		du, err := b.DiskUsage(r.Context(), r.URL.Query()["type"])
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, du)
+		return nil
+	})
 }
 
-// imagePush serves POST /images/{name}/push?tag=.
-func (s *Server) imagePush(w http.ResponseWriter, r *http.Request, b DistributionBackend, name string) error {
-	ref := name
-	if tag := r.URL.Query().Get("tag"); tag != "" {
-		ref += ":" + tag
-	}
-	opts := PushOptions{AuthHeader: r.Header.Get("X-Registry-Auth")}
-	return streamJSON(w, func(out io.Writer) error { return b.PushImage(r.Context(), ref, opts, out) })
-}
-
-func (s *Server) auth(w http.ResponseWriter, r *http.Request, b DistributionBackend) error {
-	var cfg registry.AuthConfig
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&cfg); err != nil {
-		return errdefs.InvalidParameterf("invalid auth request: %v", err)
-	}
-	token, err := b.Login(r.Context(), cfg)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, registry.AuthResponse{Status: "Login Succeeded", IdentityToken: token})
-	return nil
-}
-
-func (s *Server) imageSave(w http.ResponseWriter, r *http.Request, b DistributionBackend, names []string) error {
+// save serves GET /images/get and /images/{name}/get.
+func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string, b ImageArchiveBackend) error {
 	if len(names) == 0 {
-		return errdefs.InvalidParameterf("no images named")
+		return errdefs.InvalidParameterf("no images given (names)")
 	}
-	w.Header().Set("Content-Type", "application/x-tar")
-	return streamBody(w, func(out io.Writer) error { return b.SaveImages(r.Context(), names, out) })
+	return s.streamTar(w, func(out io.Writer) error { return b.SaveImages(r.Context(), names, out) })
 }
 
-func (s *Server) imageLoad(w http.ResponseWriter, r *http.Request, b DistributionBackend) error {
-	defer r.Body.Close()
-	quiet := boolValue(r, "quiet")
-	return streamJSON(w, func(out io.Writer) error { return b.LoadImages(r.Context(), r.Body, quiet, out) })
-}
-
-func (s *Server) imagePrune(w http.ResponseWriter, r *http.Request, b DistributionBackend) error {
-	ef, err := filterArgs(r)
-	if err != nil {
+// streamTar sends a tar produced by fn; an error before the first byte is
+// a plain HTTP error, after it the connection is cut.
+func (s *Server) streamTar(w http.ResponseWriter, fn func(io.Writer) error) error {
+	lw := &lazyWriter{w: w}
+	err := fn(lw)
+	if err != nil && !lw.started {
 		return err
 	}
-	rep, err := b.PruneImages(r.Context(), ef)
+	if !lw.started {
+		lw.start()
+	}
 	if err != nil {
-		return err
+		panic(http.ErrAbortHandler) // a truncated tar must not look complete
 	}
-	if rep.ImagesDeleted == nil {
-		rep.ImagesDeleted = []image.DeleteResponse{}
-	}
-	writeJSON(w, http.StatusOK, rep)
 	return nil
 }
 
-func (s *Server) systemDF(w http.ResponseWriter, r *http.Request, b DistributionBackend) error {
-	du, err := b.DiskUsage(r.Context(), DiskUsageOptions{Types: r.URL.Query()["type"]})
-	if err != nil {
-		return err
+// lazyWriter sends the headers with the first byte.
+type lazyWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyWriter) start() {
+	l.started = true
+	l.w.Header().Set("Content-Type", "application/x-tar")
+	l.w.WriteHeader(http.StatusOK)
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.start()
 	}
-	writeJSON(w, http.StatusOK, du)
-	return nil
+	return l.w.Write(p)
 }

@@ -40,7 +40,7 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case q.Get("fromImage") != "":
 		if b, ok := s.backend.(DistributionBackend); ok {
-			return s.imagePull(w, r, b)
+			return s.pull(w, r, b)
 		}
 		ref := q.Get("fromImage")
 		if tag := q.Get("tag"); tag != "" {
@@ -117,11 +117,11 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 		}
 		writeJSON(w, http.StatusOK, img)
 	case "get":
-		b, isDist := s.backend.(DistributionBackend)
-		if !isDist {
+		b, ok := s.backend.(ImageArchiveBackend)
+		if !ok {
 			return errPageNotFound
 		}
-		return s.imageSave(w, r, b, []string{name})
+		return s.save(w, r, []string{name}, b)
 	case "history":
 		hist, err := s.backend.ImageHistory(r.Context(), name)
 		if err != nil {
@@ -138,10 +138,11 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	name, action, ok := splitImagePath(r.URL.Path)
 	if ok && action == "push" {
-		if b, isDist := s.backend.(DistributionBackend); isDist {
-			return s.imagePush(w, r, b, name)
+		b, isDist := s.backend.(DistributionBackend)
+		if !isDist {
+			return errdefs.NotImplemented(errNotImplemented("pushing images is not supported"))
 		}
-		return errdefs.NotImplemented(errNotImplemented("pushing images is not supported yet"))
+		return s.push(w, r, name, b)
 	}
 	if !ok || action != "tag" {
 		return errPageNotFound

@@ -1,18 +1,20 @@
 package cli
 
 import (
-	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/berth-dev/berth/distribution"
 	"github.com/distribution/reference"
-	"github.com/docker/go-units"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -20,79 +22,168 @@ import (
 	"golang.org/x/term"
 )
 
-// addDistributionCommands adds this area's commands.
+// addDistributionCommands adds push, login and logout (pull lives with
+// the other image commands).
 func addDistributionCommands(root, imageCmd *cobra.Command, env *Env) {
-	for _, mk := range []func(*Env) *cobra.Command{newPushCmd, newSaveCmd, newLoadCmd} {
-		root.AddCommand(mk(env))
-		imageCmd.AddCommand(mk(env))
-	}
-	root.AddCommand(newLoginCmd(env), newLogoutCmd(env))
-	imageCmd.AddCommand(newImagePruneCmd(env))
-	var system *cobra.Command
-	for _, c := range root.Commands() {
-		if c.Name() == "system" {
-			system = c
-		}
-	}
-	if system == nil {
-		system = &cobra.Command{Use: "system", Short: "Manage berth"}
-		root.AddCommand(system)
-	}
-	system.AddCommand(newSystemDFCmd(env))
+	root.AddCommand(newPushCmd(env), newLoginCmd(env), newLogoutCmd(env))
+	imageCmd.AddCommand(newPushCmd(env))
+	addArchiveCommands(root, imageCmd, env) // dist_archive.go
 }
 
-// registryAuth is the X-Registry-Auth value for ref's registry, from the
-// client's config.json (and its credential helpers), as the docker CLI sends it.
-func registryAuth(ref string) string {
-	host := "docker.io"
-	if named, err := reference.ParseNormalizedNamed(ref); err == nil {
-		host = reference.Domain(named)
+// dockerConfigDir is where the docker CLI keeps config.json.
+func dockerConfigDir(env *Env) string {
+	if d := env.Getenv("DOCKER_CONFIG"); d != "" {
+		return d
 	}
-	cf, err := distribution.LoadConfigFile(distribution.DefaultConfigPath())
-	if err != nil {
-		return ""
-	}
-	a, err := cf.Get(host)
-	if err != nil || a.Empty() {
-		return distribution.EncodeAuthHeader(distribution.AuthConfig{})
-	}
-	return distribution.EncodeAuthHeader(a)
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".docker")
 }
 
-// normalizedRef parses a pull or push argument; without all, a missing
-// tag means latest.
-func normalizedRef(ref string, all bool) (reference.Named, error) {
-	named, err := reference.ParseNormalizedNamed(ref)
+// configFile is the part of ~/.docker/config.json berth reads and writes;
+// other fields are kept as they are.
+type configFile struct {
+	raw         map[string]json.RawMessage
+	Auths       map[string]authEntry
+	CredsStore  string
+	CredHelpers map[string]string
+}
+
+type authEntry struct {
+	Auth          string `json:"auth,omitempty"`
+	IdentityToken string `json:"identitytoken,omitempty"`
+}
+
+func loadConfigFile(env *Env) (*configFile, error) {
+	cf := &configFile{raw: map[string]json.RawMessage{}, Auths: map[string]authEntry{}}
+	data, err := os.ReadFile(filepath.Join(dockerConfigDir(env), "config.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return cf, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	if !all {
-		named = reference.TagNameOnly(named)
+	if err := json.Unmarshal(data, &cf.raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dockerConfigDir(env), "config.json"), err)
 	}
-	return named, nil
+	json.Unmarshal(cf.raw["auths"], &cf.Auths)
+	json.Unmarshal(cf.raw["credsStore"], &cf.CredsStore)
+	json.Unmarshal(cf.raw["credHelpers"], &cf.CredHelpers)
+	if cf.Auths == nil {
+		cf.Auths = map[string]authEntry{}
+	}
+	return cf, nil
 }
 
-// pullPlatforms parses --platform.
-func pullPlatforms(p string) []ocispec.Platform {
-	if p == "" {
-		return nil
-	}
-	parsed, err := distribution.ParsePlatform(p)
+func (cf *configFile) save(env *Env) error {
+	auths, _ := json.Marshal(cf.Auths)
+	cf.raw["auths"] = auths
+	data, err := json.MarshalIndent(cf.raw, "", "\t")
 	if err != nil {
-		return nil
+		return err
 	}
-	return []ocispec.Platform{{OS: parsed.OS, Architecture: parsed.Architecture, Variant: parsed.Variant}}
+	dir := dockerConfigDir(env)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "config.json.tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "config.json"))
 }
 
-// displayProgress renders a JSON message stream: bars on a terminal,
-// plain lines otherwise, as the docker CLI does.
-func displayProgress(out io.Writer, r io.Reader) error {
-	fd, isTerm := termFd(out)
-	return jsonmessage.DisplayJSONMessagesStream(r, out, uintptr(fd), isTerm, nil)
+// registryKey is the config.json key of a registry: Docker Hub has its
+// historical URL.
+func registryKey(host string) string {
+	if host == "" || host == "docker.io" || host == "index.docker.io" || host == "registry-1.docker.io" {
+		return "https://index.docker.io/v1/"
+	}
+	return host
+}
+
+// credentials finds the stored credentials for host: a credential helper
+// (credHelpers, then credsStore) or the auths entry.
+func (cf *configFile) credentials(host string) registry.AuthConfig {
+	key := registryKey(host)
+	helper := cf.CredHelpers[host]
+	if helper == "" {
+		helper = cf.CredsStore
+	}
+	if helper != "" {
+		cmd := exec.Command("docker-credential-"+helper, "get")
+		cmd.Stdin = strings.NewReader(key)
+		if out, err := cmd.Output(); err == nil {
+			var c struct{ Username, Secret string }
+			if json.Unmarshal(out, &c) == nil {
+				if c.Username == "<token>" {
+					return registry.AuthConfig{IdentityToken: c.Secret, ServerAddress: key}
+				}
+				return registry.AuthConfig{Username: c.Username, Password: c.Secret, ServerAddress: key}
+			}
+		}
+	}
+	e, ok := cf.Auths[key]
+	if !ok {
+		return registry.AuthConfig{}
+	}
+	ac := registry.AuthConfig{ServerAddress: key, IdentityToken: e.IdentityToken}
+	if raw, err := base64.StdEncoding.DecodeString(e.Auth); err == nil {
+		ac.Username, ac.Password, _ = strings.Cut(string(raw), ":")
+	}
+	return ac
+}
+
+// encodeAuth is the X-Registry-Auth header value for ac.
+func encodeAuth(ac registry.AuthConfig) string {
+	if ac == (registry.AuthConfig{}) {
+		return ""
+	}
+	data, _ := json.Marshal(ac)
+	return base64.URLEncoding.EncodeToString(data)
+}
+
+// registryAuthFor is the X-Registry-Auth header for an image reference.
+func registryAuthFor(env *Env, ref string) string {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return ""
+	}
+	cf, err := loadConfigFile(env)
+	if err != nil {
+		return ""
+	}
+	return encodeAuth(cf.credentials(reference.Domain(named)))
+}
+
+// showProgress renders a JSON message stream: progress bars on a
+// terminal, plain lines otherwise.
+func showProgress(env *Env, rc io.Reader) error {
+	fd, isTerm := termFd(env.Out)
+	return jsonmessage.DisplayJSONMessagesStream(rc, env.Out, uintptr(fd), isTerm, nil)
+}
+
+func pullWithProgress(ctx context.Context, env *Env, c *client.Client, ref, platform string, quiet bool) error {
+	opts := client.ImagePullOptions{RegistryAuth: registryAuthFor(env, ref)}
+	if platform != "" {
+		p, err := parsePlatformFlag(platform)
+		if err != nil {
+			return err
+		}
+		opts.Platforms = []ocispec.Platform{p}
+	}
+	rc, err := c.ImagePull(ctx, ref, opts)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	if quiet {
+		return displayJSON(io.Discard, rc)
+	}
+	return showProgress(env, rc)
 }
 
 func newPushCmd(env *Env) *cobra.Command {
-	var quiet, all bool
+	var all, quiet bool
 	cmd := &cobra.Command{
 		Use:   "push [OPTIONS] NAME[:TAG]",
 		Short: "Upload an image to a registry",
@@ -105,27 +196,27 @@ func newPushCmd(env *Env) *cobra.Command {
 			ref := args[0]
 			named, err := reference.ParseNormalizedNamed(ref)
 			if err != nil {
-				return err
+				return fmt.Errorf("invalid reference format: %w", err)
 			}
 			if !all {
-				named = reference.TagNameOnly(named)
+				if _, tagged := named.(reference.Tagged); !tagged {
+					fmt.Fprintln(env.Out, "Using default tag: latest")
+					named = reference.TagNameOnly(named)
+				}
 			}
-			rc, err := c.ImagePush(context.Background(), named.String(), client.ImagePushOptions{All: all, RegistryAuth: registryAuth(ref)})
+			rc, err := c.ImagePush(context.Background(), reference.FamiliarString(named), client.ImagePushOptions{All: all, RegistryAuth: registryAuthFor(env, ref)})
 			if err != nil {
 				return err
 			}
 			defer rc.Close()
-			out := env.Out
 			if quiet {
-				out = io.Discard
+				if err := displayJSON(io.Discard, rc); err != nil {
+					return err
+				}
+				fmt.Fprintln(env.Out, reference.FamiliarString(named))
+				return nil
 			}
-			if err := displayProgress(out, rc); err != nil {
-				return err
-			}
-			if quiet {
-				fmt.Fprintln(env.Out, named.String())
-			}
-			return nil
+			return showProgress(env, rc)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all-tags", "a", false, "Push all tags of an image to the repository")
@@ -134,289 +225,116 @@ func newPushCmd(env *Env) *cobra.Command {
 }
 
 func newLoginCmd(env *Env) *cobra.Command {
-	var user, pass string
-	var passStdin bool
+	var user, password string
+	var passwordStdin bool
 	cmd := &cobra.Command{
 		Use:   "login [OPTIONS] [SERVER]",
 		Short: "Authenticate to a registry",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server := "https://index.docker.io/v1/"
+			server := ""
 			if len(args) == 1 {
 				server = args[0]
 			}
-			if passStdin {
+			key := registryKey(strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/"))
+			if passwordStdin {
 				if user == "" {
 					return errors.New("Must provide --username with --password-stdin")
 				}
-				b, err := io.ReadAll(env.In)
+				data, err := io.ReadAll(env.In)
 				if err != nil {
 					return err
 				}
-				pass = strings.TrimRight(string(b), "\r\n")
+				password = strings.TrimRight(string(data), "\r\n")
 			}
-			in := bufio.NewReader(env.In)
 			if user == "" {
 				fmt.Fprint(env.Out, "Username: ")
-				line, _ := in.ReadString('\n')
+				line, _ := readLine(env.In)
 				user = strings.TrimSpace(line)
 			}
-			if pass == "" {
+			if password == "" {
 				fmt.Fprint(env.Out, "Password: ")
-				if f, ok := env.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-					b, err := term.ReadPassword(int(f.Fd()))
+				if fd, ok := termFd(env.In); ok {
+					b, err := term.ReadPassword(fd)
 					fmt.Fprintln(env.Out)
 					if err != nil {
 						return err
 					}
-					pass = string(b)
+					password = string(b)
 				} else {
-					line, _ := in.ReadString('\n')
-					pass = strings.TrimRight(line, "\r\n")
+					line, _ := readLine(env.In)
+					password = strings.TrimRight(line, "\r\n")
 				}
 			}
-			if user == "" || pass == "" {
+			if user == "" || password == "" {
 				return errors.New("Error: Non-null Username and Password Required")
 			}
 			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			res, err := c.RegistryLogin(context.Background(), client.RegistryLoginOptions{Username: user, Password: pass, ServerAddress: server})
+			res, err := c.RegistryLogin(context.Background(), client.RegistryLoginOptions{Username: user, Password: password, ServerAddress: key})
 			if err != nil {
 				return err
 			}
-			cf, err := distribution.LoadConfigFile(distribution.DefaultConfigPath())
+			cf, err := loadConfigFile(env)
 			if err != nil {
 				return err
 			}
-			a := distribution.AuthConfig{Username: user, Password: pass, IdentityToken: res.Auth.IdentityToken}
-			if err := cf.Store(server, a); err != nil {
-				return fmt.Errorf("store credentials: %w", err)
-			}
-			if cf.CredsStore == "" && len(cf.CredHelpers) == 0 {
-				fmt.Fprintf(env.Err, "\nWARNING! Your credentials are stored unencrypted in '%s'.\nConfigure a credential helper to remove this warning. See\nhttps://docs.docker.com/go/credential-store/\n\n", cf.Path())
+			cf.Auths[key] = authEntry{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + password)), IdentityToken: res.Auth.IdentityToken}
+			if err := cf.save(env); err != nil {
+				return err
 			}
 			fmt.Fprintln(env.Out, "Login Succeeded")
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&user, "username", "u", "", "Username")
-	cmd.Flags().StringVarP(&pass, "password", "p", "", "Password or Personal Access Token (PAT)")
-	cmd.Flags().BoolVar(&passStdin, "password-stdin", false, "Take the Password or Personal Access Token (PAT) from stdin")
+	fl := cmd.Flags()
+	fl.StringVarP(&user, "username", "u", "", "Username")
+	fl.StringVarP(&password, "password", "p", "", "Password")
+	fl.BoolVar(&passwordStdin, "password-stdin", false, "Take the password from stdin")
 	return cmd
+}
+
+func readLine(r io.Reader) (string, error) {
+	var b bytes.Buffer
+	one := make([]byte, 1)
+	for {
+		n, err := r.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				return b.String(), nil
+			}
+			b.WriteByte(one[0])
+		}
+		if err != nil {
+			return b.String(), err
+		}
+	}
 }
 
 func newLogoutCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "logout [SERVER]",
 		Short: "Log out from a registry",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			server := "https://index.docker.io/v1/"
+			server := ""
 			if len(args) == 1 {
 				server = args[0]
 			}
-			cf, err := distribution.LoadConfigFile(distribution.DefaultConfigPath())
+			key := registryKey(strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/"))
+			cf, err := loadConfigFile(env)
 			if err != nil {
 				return err
 			}
-			had, err := cf.Erase(server)
-			if err != nil {
-				return err
-			}
-			if !had {
-				fmt.Fprintf(env.Out, "Not logged in to %s\n", server)
+			if _, ok := cf.Auths[key]; !ok {
+				fmt.Fprintf(env.Out, "Not logged in to %s\n", key)
 				return nil
 			}
-			fmt.Fprintf(env.Out, "Removing login credentials for %s\n", server)
-			return nil
+			fmt.Fprintf(env.Out, "Removing login credentials for %s\n", key)
+			delete(cf.Auths, key)
+			return cf.save(env)
 		},
 	}
-}
-
-func newSaveCmd(env *Env) *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
-		Short: "Save one or more images to a tar archive (streamed to STDOUT by default)",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var out io.Writer = env.Out
-			if output == "" {
-				if _, isTerm := termFd(env.Out); isTerm {
-					return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-				}
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			rc, err := c.ImageSave(context.Background(), args)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			if output != "" {
-				f, err := os.CreateTemp(dirOf(output), ".berth_temp_")
-				if err != nil {
-					return fmt.Errorf("failed to save image: %w", err)
-				}
-				if _, err := io.Copy(f, rc); err != nil {
-					f.Close()
-					os.Remove(f.Name())
-					return err
-				}
-				if err := f.Close(); err != nil {
-					os.Remove(f.Name())
-					return err
-				}
-				return os.Rename(f.Name(), output)
-			}
-			_, err = io.Copy(out, rc)
-			return err
-		},
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
-	return cmd
-}
-
-func dirOf(p string) string {
-	if i := strings.LastIndexByte(p, '/'); i >= 0 {
-		return p[:i+1]
-	}
-	return "."
-}
-
-func newLoadCmd(env *Env) *cobra.Command {
-	var input string
-	var quiet bool
-	cmd := &cobra.Command{
-		Use:   "load [OPTIONS]",
-		Short: "Load an image from a tar archive or STDIN",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			in := env.In
-			if input != "" {
-				f, err := os.Open(input)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				in = f
-			} else if _, isTerm := termFd(env.In); isTerm {
-				return errors.New("requested load from stdin, but stdin is empty")
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			opts := []client.ImageLoadOption{}
-			if quiet {
-				opts = append(opts, client.ImageLoadWithQuiet(true))
-			}
-			rc, err := c.ImageLoad(context.Background(), in, opts...)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			return displayProgress(env.Out, rc)
-		},
-	}
-	cmd.Flags().StringVarP(&input, "input", "i", "", "Read from tar archive file, instead of STDIN")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress the load output")
-	return cmd
-}
-
-func newImagePruneCmd(env *Env) *cobra.Command {
-	var all, force bool
-	var filter []string
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused images",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if !force {
-				warning := "WARNING! This will remove all dangling images.\nAre you sure you want to continue? [y/N] "
-				if all {
-					warning = "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue? [y/N] "
-				}
-				fmt.Fprint(env.Out, warning)
-				line, _ := bufio.NewReader(env.In).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-					return nil
-				}
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			f := client.Filters{}
-			for _, kv := range filter {
-				k, v, _ := strings.Cut(kv, "=")
-				f = f.Add(k, v)
-			}
-			if all {
-				f = f.Add("dangling", "false")
-			} else {
-				f = f.Add("dangling", "true")
-			}
-			res, err := c.ImagePrune(context.Background(), client.ImagePruneOptions{Filters: f})
-			if err != nil {
-				return err
-			}
-			rep := res.Report
-			if len(rep.ImagesDeleted) > 0 {
-				fmt.Fprintln(env.Out, "Deleted Images:")
-				for _, d := range rep.ImagesDeleted {
-					if d.Untagged != "" {
-						fmt.Fprintf(env.Out, "untagged: %s\n", d.Untagged)
-					} else {
-						fmt.Fprintf(env.Out, "deleted: %s\n", d.Deleted)
-					}
-				}
-				fmt.Fprintln(env.Out)
-			}
-			fmt.Fprintf(env.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(rep.SpaceReclaimed)))
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "Remove all unused images, not just dangling ones")
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&filter, "filter", nil, `Provide filter values (e.g. "until=<timestamp>")`)
-	return cmd
-}
-
-func newSystemDFCmd(env *Env) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "df [OPTIONS]",
-		Short: "Show docker disk usage",
-		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			du, err := c.DiskUsage(context.Background(), client.DiskUsageOptions{Containers: true, Images: true, Volumes: true, BuildCache: true})
-			if err != nil {
-				return err
-			}
-			tw := tabwriter.NewWriter(env.Out, 10, 1, 3, ' ', 0)
-			fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
-			row := func(name string, total, active, size, reclaim int64) {
-				pct := ""
-				if size > 0 {
-					pct = fmt.Sprintf(" (%d%%)", reclaim*100/size)
-				}
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s%s\n", name, total, active, units.HumanSizeWithPrecision(float64(size), 3), units.HumanSizeWithPrecision(float64(reclaim), 3), pct)
-			}
-			row("Images", du.Images.TotalCount, du.Images.ActiveCount, du.Images.TotalSize, du.Images.Reclaimable)
-			row("Containers", du.Containers.TotalCount, du.Containers.ActiveCount, du.Containers.TotalSize, du.Containers.Reclaimable)
-			row("Local Volumes", du.Volumes.TotalCount, du.Volumes.ActiveCount, du.Volumes.TotalSize, du.Volumes.Reclaimable)
-			row("Build Cache", du.BuildCache.TotalCount, du.BuildCache.ActiveCount, du.BuildCache.TotalSize, du.BuildCache.Reclaimable)
-			return tw.Flush()
-		},
-	}
-	cmd.Flags().BoolP("verbose", "v", false, "Show detailed information on space usage")
-	return cmd
 }

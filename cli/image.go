@@ -159,7 +159,7 @@ func displayJSON(out io.Writer, r io.Reader) error {
 }
 
 func newPullCmd(env *Env) *cobra.Command {
-	var quiet, all bool
+	var quiet bool
 	var platform string
 	cmd := &cobra.Command{
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
@@ -170,29 +170,17 @@ func newPullCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			named, err := normalizedRef(args[0], all)
-			if err != nil {
+			if err := pullWithProgress(context.Background(), env, c, args[0], platform, quiet); err != nil {
 				return err
 			}
-			rc, err := c.ImagePull(context.Background(), named.String(), client.ImagePullOptions{All: all, Platforms: pullPlatforms(platform), RegistryAuth: registryAuth(args[0])})
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			out := env.Out
 			if quiet {
-				out = io.Discard
+				fmt.Fprintln(env.Out, familiarTagged(args[0]))
 			}
-			if err := displayProgress(out, rc); err != nil {
-				return err
-			}
-			fmt.Fprintln(env.Out, named.String())
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all-tags", "a", false, "Download all tagged images in the repository")
-	cmd.Flags().StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
+	cmd.Flags().StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
 	return cmd
 }
 

@@ -21,6 +21,11 @@ type Config struct {
 	GitCommit string
 	BuildTime string
 
+	// InsecureRegistries are reached over plain HTTP (loopback always is);
+	// RegistryMirrors serve Docker Hub's images first.
+	InsecureRegistries []string
+	RegistryMirrors    []string
+
 	// Sec configures --init and the runtimes (daemon/spec_sec.go).
 	Sec SecConfig
 	// Bridge and BridgeIP (--bridge, --bip) are the default bridge's name
@@ -30,9 +35,6 @@ type Config struct {
 	BridgeIP     string
 	NetworkTable string
 	Log          *slog.Logger
-
-	// Dist configures registry access (daemon/dist.go).
-	Dist DistConfig
 }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }

@@ -1,15 +1,18 @@
-// Package distribution is berth's registry client: pull and push of images
-// between a registry (OCI Distribution API) and the local image store, with
-// anonymous, basic and bearer-token authentication.
+// Package distribution pulls images from and pushes them to registries
+// that speak the OCI distribution API: authentication (anonymous, basic,
+// bearer tokens from WWW-Authenticate challenges), manifests and indexes,
+// blobs verified against their digests, and streaming into the image store
+// (download, verification and unpacking of layers run together, layers in
+// parallel).
 package distribution
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,381 +21,309 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/types/registry"
 )
 
-// Options configures a Client.
+// Options configure a Client.
 type Options struct {
-	// InsecureRegistries are hosts ("host:port", "host") or CIDRs reached
-	// over plain HTTP. Loopback registries always are.
-	InsecureRegistries []string
-	// Mirrors are tried, in order, before Docker Hub for docker.io images.
+	// Insecure lists registries (host[:port]) reached over plain HTTP;
+	// loopback registries always are.
+	Insecure []string
+	// Mirrors are tried before Docker Hub for its images.
 	Mirrors []string
-	// Transport defaults to a clone of http.DefaultTransport.
+	// Transport overrides the HTTP transport (tests).
 	Transport http.RoundTripper
-	// Keychain returns stored credentials for a registry host when a
-	// request carries none (config.json); nil means none.
-	Keychain func(host string) (AuthConfig, error)
-	// Retries is how many times transient failures are retried (default 3).
-	Retries int
-	Log     *slog.Logger
 }
 
-// Client talks to registries. It is safe for concurrent use.
+// Client talks to registries on behalf of one user (one set of credentials).
 type Client struct {
 	opts Options
 	http *http.Client
+	auth registry.AuthConfig
 
 	mu     sync.Mutex
-	tokens map[string]cachedToken // realm|service|scope|user -> token
-	pushed map[string]pushedBlob  // diffID -> compressed blob made by a push
+	tokens map[string]string // "host scope" -> bearer token
 }
 
-type cachedToken struct {
-	token   string
-	expires time.Time
-}
-
-// New makes a client.
-func New(opts Options) *Client {
-	if opts.Log == nil {
-		opts.Log = slog.New(slog.DiscardHandler)
-	}
-	if opts.Retries == 0 {
-		opts.Retries = 3
-	}
+// NewClient returns a client using auth (zero for anonymous).
+func NewClient(opts Options, auth registry.AuthConfig) *Client {
 	tr := opts.Transport
 	if tr == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 16
-		// Blobs are already compressed: never ask for gzip transfer.
-		t.DisableCompression = true
-		t.ResponseHeaderTimeout = 60 * time.Second
-		tr = t
+		tr = &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConnsPerHost: 8,
+			ForceAttemptHTTP2:   true,
+		}
 	}
-	return &Client{
-		opts:   opts,
-		http:   &http.Client{Transport: tr},
-		tokens: map[string]cachedToken{},
-		pushed: map[string]pushedBlob{},
-	}
+	return &Client{opts: opts, http: &http.Client{Transport: tr}, auth: auth, tokens: map[string]string{}}
 }
 
-// insecure reports whether host is reached over plain HTTP.
+// DecodeAuthHeader decodes the X-Registry-Auth header the docker CLI sends
+// (base64url JSON of an AuthConfig). An empty header is anonymous.
+func DecodeAuthHeader(h string) (registry.AuthConfig, error) {
+	var ac registry.AuthConfig
+	if h == "" {
+		return ac, nil
+	}
+	data, err := base64.URLEncoding.DecodeString(h)
+	if err != nil {
+		data, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(h, "="))
+	}
+	if err != nil {
+		return ac, errdefs.InvalidParameterf("invalid X-Registry-Auth header: %v", err)
+	}
+	if err := json.Unmarshal(data, &ac); err != nil {
+		return ac, errdefs.InvalidParameterf("invalid X-Registry-Auth header: %v", err)
+	}
+	if ac.Auth != "" && ac.Username == "" {
+		if raw, err := base64.StdEncoding.DecodeString(ac.Auth); err == nil {
+			ac.Username, ac.Password, _ = strings.Cut(string(raw), ":")
+		}
+	}
+	return ac, nil
+}
+
+// Repository is one repository of one registry.
+type Repository struct {
+	c      *Client
+	host   string // as in the reference; docker.io for Docker Hub
+	name   string // path, e.g. library/busybox
+	scheme string
+	base   string // scheme://endpoint-host
+}
+
+// Repository returns the repository of a normalised reference.
+func (c *Client) Repository(named reference.Named) *Repository {
+	host := reference.Domain(named)
+	endpoint := host
+	if host == "docker.io" {
+		endpoint = "registry-1.docker.io"
+		if len(c.opts.Mirrors) > 0 {
+			if u, err := url.Parse(c.opts.Mirrors[0]); err == nil && u.Host != "" {
+				endpoint = u.Host
+			}
+		}
+	}
+	scheme := "https"
+	if c.insecure(endpoint) {
+		scheme = "http"
+	}
+	return &Repository{c: c, host: host, name: reference.Path(named), scheme: scheme, base: scheme + "://" + endpoint}
+}
+
+// insecure tells whether host is reached over plain HTTP: loopback and
+// the configured insecure registries.
 func (c *Client) insecure(host string) bool {
 	h := host
 	if hh, _, err := net.SplitHostPort(host); err == nil {
 		h = hh
 	}
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+	if h == "localhost" {
 		return true
 	}
-	ip := net.ParseIP(h)
-	if ip != nil && ip.IsLoopback() {
+	if ip := net.ParseIP(h); ip != nil && ip.IsLoopback() {
 		return true
 	}
-	for _, s := range c.opts.InsecureRegistries {
-		s = strings.TrimPrefix(strings.TrimPrefix(s, "http://"), "https://")
-		if s == host || s == h {
+	for _, i := range c.opts.Insecure {
+		if i == host || i == h {
 			return true
 		}
-		if _, n, err := net.ParseCIDR(s); err == nil && ip != nil && n.Contains(ip) {
-			return true
+		if _, cidr, err := net.ParseCIDR(i); err == nil {
+			if ip := net.ParseIP(h); ip != nil && cidr.Contains(ip) {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// endpoint is one registry host serving a repository.
-type endpoint struct {
-	host   string // as in the reference ("docker.io" is mapped to its API host)
-	base   string // scheme://apihost
-	mirror bool
-}
-
-func (c *Client) endpoints(host string) []endpoint {
-	var out []endpoint
-	if host == "docker.io" {
-		for _, m := range c.opts.Mirrors {
-			u, err := url.Parse(m)
-			if err != nil || u.Host == "" {
-				continue
-			}
-			out = append(out, endpoint{host: u.Host, base: u.Scheme + "://" + u.Host, mirror: true})
-		}
-		return append(out, endpoint{host: host, base: "https://registry-1.docker.io"})
+// Ping checks that the registry answers and that the credentials work
+// (POST /auth, `docker login`).
+func (c *Client) Ping(ctx context.Context, server string) error {
+	if server == "" || strings.Contains(server, "index.docker.io") {
+		server = "docker.io"
 	}
-	scheme := "https"
-	if c.insecure(host) {
-		scheme = "http"
-	}
-	return append(out, endpoint{host: host, base: scheme + "://" + host})
-}
-
-// session is an authenticated conversation with one repository.
-type session struct {
-	c     *Client
-	ep    endpoint
-	repo  string // path in the registry, e.g. "library/busybox"
-	auth  AuthConfig
-	scope []string // token scopes: "repository:x:pull"
-
-	mu     sync.Mutex
-	header string // the Authorization header that worked
-}
-
-func (c *Client) newSession(ep endpoint, repo string, auth AuthConfig, actions string, extra ...string) *session {
-	if auth.Empty() && c.opts.Keychain != nil && !ep.mirror {
-		if a, err := c.opts.Keychain(ep.host); err == nil {
-			auth = a
-		}
-	}
-	scope := []string{"repository:" + repo + ":" + actions}
-	for _, r := range extra {
-		scope = append(scope, "repository:"+r+":pull")
-	}
-	return &session{c: c, ep: ep, repo: repo, auth: auth, scope: scope}
-}
-
-// RegistryError is an error answer from a registry.
-type RegistryError struct {
-	Status int
-	Code   string
-	Msg    string
-}
-
-func (e *RegistryError) Error() string {
-	if e.Code != "" {
-		return strings.ToLower(strings.ReplaceAll(e.Code, "_", " ")) + ": " + e.Msg
-	}
-	return fmt.Sprintf("registry answered %d %s", e.Status, http.StatusText(e.Status))
-}
-
-func registryError(resp *http.Response) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var env struct {
-		Errors []struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"errors"`
-	}
-	e := &RegistryError{Status: resp.StatusCode}
-	if json.Unmarshal(body, &env) == nil && len(env.Errors) > 0 {
-		e.Code, e.Msg = env.Errors[0].Code, env.Errors[0].Message
-	}
-	var err error = e
-	switch resp.StatusCode {
-	case http.StatusNotFound:
-		err = errdefs.NotFound(e)
-	case http.StatusUnauthorized, http.StatusForbidden:
-		err = errdefs.Unauthorized(e)
-	}
-	return err
-}
-
-// request is a replayable request: body() gives a fresh body each attempt.
-type request struct {
-	method string
-	url    string // absolute or a path under /v2/
-	header http.Header
-	body   func() (io.ReadCloser, error)
-	// length is the body's size when known (else chunked).
-	length int64
-	// retry allows retrying transient failures (idempotent requests,
-	// replayable bodies).
-	retry bool
-}
-
-// do sends req, answering auth challenges and retrying transient errors.
-func (s *session) do(ctx context.Context, req request) (*http.Response, error) {
-	u := req.url
-	if strings.HasPrefix(u, "/") {
-		u = s.ep.base + u
-	}
-	attempts := 1
-	if req.retry {
-		attempts = s.c.opts.Retries + 1
-	}
-	var lastErr error
-	authTried := false
-	for i := 0; i < attempts; i++ {
-		if i > 0 {
-			delay := time.Duration(100<<uint(i-1)) * time.Millisecond
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(delay):
-			}
-		}
-		resp, err := s.send(ctx, req, u)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			lastErr = err
-			continue
-		}
-		if resp.StatusCode == http.StatusUnauthorized && !authTried {
-			authTried = true
-			chal := resp.Header.Get("WWW-Authenticate")
-			resp.Body.Close()
-			if err := s.authenticate(ctx, chal); err != nil {
-				return nil, err
-			}
-			i-- // the challenge does not count as a failure
-			continue
-		}
-		if req.retry && (resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests) && i < attempts-1 {
-			lastErr = registryError(resp)
-			resp.Body.Close()
-			continue
-		}
-		return resp, nil
-	}
-	return nil, lastErr
-}
-
-func (s *session) send(ctx context.Context, req request, u string) (*http.Response, error) {
-	var body io.ReadCloser
-	if req.body != nil {
-		var err error
-		if body, err = req.body(); err != nil {
-			return nil, err
-		}
-	}
-	hr, err := http.NewRequestWithContext(ctx, req.method, u, body)
+	server = strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://")
+	server = strings.TrimSuffix(strings.TrimSuffix(server, "/"), "/v1")
+	named, err := reference.ParseNormalizedNamed(server + "/x")
 	if err != nil {
-		if body != nil {
-			body.Close()
-		}
+		return errdefs.InvalidParameterf("invalid registry %q: %v", server, err)
+	}
+	r := c.Repository(named)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := r.do(req, "")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		return errdefs.Unauthorized(fmt.Errorf("login to %s: unauthorized: incorrect username or password", server))
+	}
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("login to %s: %s", server, resp.Status)
+	}
+	return nil
+}
+
+// do sends req, answering an authentication challenge once: basic
+// credentials, or a bearer token fetched for scope ("" for the ping).
+// Transient failures of idempotent requests are retried with back-off.
+func (r *Repository) do(req *http.Request, scope string) (*http.Response, error) {
+	key := r.base + " " + scope
+	r.c.mu.Lock()
+	tok := r.c.tokens[key]
+	r.c.mu.Unlock()
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	} else if r.c.auth.RegistryToken != "" {
+		req.Header.Set("Authorization", "Bearer "+r.c.auth.RegistryToken)
+	}
+	resp, err := r.send(req)
+	if err != nil {
 		return nil, err
 	}
-	for k, v := range req.header {
-		hr.Header[k] = v
+	if resp.StatusCode != http.StatusUnauthorized {
+		return resp, nil
 	}
-	if req.length > 0 {
-		hr.ContentLength = req.length
-	}
-	if hr.Header.Get("User-Agent") == "" {
-		hr.Header.Set("User-Agent", "berth")
-	}
-	s.mu.Lock()
-	if s.header != "" {
-		hr.Header.Set("Authorization", s.header)
-	}
-	s.mu.Unlock()
-	return s.c.http.Do(hr)
-}
-
-// authenticate answers a WWW-Authenticate challenge.
-func (s *session) authenticate(ctx context.Context, challenge string) error {
+	challenge := resp.Header.Get("WWW-Authenticate")
 	scheme, params := parseChallenge(challenge)
-	user, pass := s.auth.userPass()
 	switch strings.ToLower(scheme) {
 	case "basic":
-		if user == "" && pass == "" {
-			return errdefs.Unauthorized(fmt.Errorf("%s: authentication required", s.ep.host))
+		if r.c.auth.Username == "" {
+			return resp, nil
 		}
-		hr, _ := http.NewRequest("GET", "/", nil)
-		hr.SetBasicAuth(user, pass)
-		s.mu.Lock()
-		s.header = hr.Header.Get("Authorization")
-		s.mu.Unlock()
-		return nil
-	case "bearer":
-		if s.auth.RegistryToken != "" {
-			s.mu.Lock()
-			s.header = "Bearer " + s.auth.RegistryToken
-			s.mu.Unlock()
-			return nil
-		}
-		tok, err := s.c.token(ctx, params, s.scope, s.auth)
+		resp.Body.Close()
+		req2, err := rewind(req)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		s.mu.Lock()
-		s.header = "Bearer " + tok
-		s.mu.Unlock()
-		return nil
+		req2.SetBasicAuth(r.c.auth.Username, r.c.auth.Password)
+		return r.send(req2)
+	case "bearer":
+		resp.Body.Close()
+		if s := params["scope"]; s != "" && scope == "" {
+			scope = s
+		}
+		tok, err := r.fetchToken(req.Context(), params["realm"], params["service"], scope)
+		if err != nil {
+			return nil, err
+		}
+		r.c.mu.Lock()
+		r.c.tokens[key] = tok
+		r.c.mu.Unlock()
+		req2, err := rewind(req)
+		if err != nil {
+			return nil, err
+		}
+		req2.Header.Set("Authorization", "Bearer "+tok)
+		return r.send(req2)
 	}
-	return errdefs.Unauthorized(fmt.Errorf("%s: unsupported authentication challenge %q", s.ep.host, challenge))
+	return resp, nil
 }
 
-// token fetches (or reuses) a bearer token for scopes from the realm.
-func (c *Client) token(ctx context.Context, params map[string]string, scopes []string, auth AuthConfig) (string, error) {
-	realm := params["realm"]
-	u, err := url.Parse(realm)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", errdefs.Unauthorized(fmt.Errorf("invalid token realm %q", realm))
-	}
-	user, pass := auth.userPass()
-	key := strings.Join([]string{realm, params["service"], strings.Join(scopes, " "), user, pass, auth.IdentityToken}, "|")
-	c.mu.Lock()
-	if t, ok := c.tokens[key]; ok && time.Now().Before(t.expires) {
-		c.mu.Unlock()
-		return t.token, nil
-	}
-	c.mu.Unlock()
-	q := u.Query()
-	if svc := params["service"]; svc != "" {
-		q.Set("service", svc)
-	}
-	for _, sc := range scopes {
-		q.Add("scope", sc)
-	}
-	var hr *http.Request
-	if auth.IdentityToken != "" {
-		// OAuth2 refresh-token grant, as docker does with identity tokens.
-		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {auth.IdentityToken}, "service": {params["service"]}, "client_id": {"berth"}, "scope": {strings.Join(scopes, " ")}}
-		hr, _ = http.NewRequestWithContext(ctx, "POST", u.String(), strings.NewReader(form.Encode()))
-		hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	} else {
-		if user != "" {
-			q.Set("account", user)
+// send does one request, retrying idempotent ones on network errors and
+// 5xx answers (three tries, 200 ms then 400 ms apart).
+func (r *Repository) send(req *http.Request) (*http.Response, error) {
+	retry := req.Method == http.MethodGet || req.Method == http.MethodHead
+	var resp *http.Response
+	var err error
+	for attempt := 0; ; attempt++ {
+		resp, err = r.c.http.Do(req)
+		transient := err != nil || resp.StatusCode >= 500
+		if !retry || !transient || attempt == 2 || req.Context().Err() != nil {
+			break
 		}
-		u.RawQuery = q.Encode()
-		hr, _ = http.NewRequestWithContext(ctx, "GET", u.String(), nil)
-		if user != "" || pass != "" {
-			hr.SetBasicAuth(user, pass)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		select {
+		case <-time.After(time.Duration(200<<attempt) * time.Millisecond):
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
 		}
 	}
-	resp, err := c.http.Do(hr)
 	if err != nil {
-		return "", fmt.Errorf("fetch token from %s: %w", realm, err)
+		return nil, err // a *url.Error: it names the method and URL
+	}
+	return resp, nil
+}
+
+// rewind clones req for a second try, reopening its body.
+func rewind(req *http.Request) (*http.Request, error) {
+	req2 := req.Clone(req.Context())
+	if req.Body != nil && req.Body != http.NoBody {
+		if req.GetBody == nil {
+			return nil, errors.New("request body cannot be sent again after an authentication challenge")
+		}
+		body, err := req.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		req2.Body = body
+	}
+	return req2, nil
+}
+
+// fetchToken gets a bearer token from realm for service and scope, with
+// the client's credentials when it has them.
+func (r *Repository) fetchToken(ctx context.Context, realm, service, scope string) (string, error) {
+	if realm == "" {
+		return "", errors.New("bearer challenge without a realm")
+	}
+	u, err := url.Parse(realm)
+	if err != nil {
+		return "", fmt.Errorf("token realm %q: %w", realm, err)
+	}
+	q := u.Query()
+	if service != "" {
+		q.Set("service", service)
+	}
+	for _, s := range strings.Fields(scope) {
+		q.Add("scope", s)
+	}
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	if r.c.auth.Username != "" {
+		req.SetBasicAuth(r.c.auth.Username, r.c.auth.Password)
+	}
+	resp, err := r.c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("fetch token: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		err := registryError(resp)
-		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-			return "", errdefs.Unauthorized(fmt.Errorf("get token: %w", err))
-		}
-		return "", fmt.Errorf("get token from %s: %w", realm, err)
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return "", errdefs.Unauthorized(fmt.Errorf("fetch token from %s: unauthorized: authentication required", u.Host))
 	}
-	var tr struct {
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("fetch token from %s: %s", u.Host, resp.Status)
+	}
+	var body struct {
 		Token       string `json:"token"`
 		AccessToken string `json:"access_token"`
-		ExpiresIn   int    `json:"expires_in"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&tr); err != nil {
-		return "", fmt.Errorf("token from %s: %w", realm, err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+		return "", fmt.Errorf("fetch token: %w", err)
 	}
-	tok := tr.Token
-	if tok == "" {
-		tok = tr.AccessToken
+	if body.Token == "" {
+		body.Token = body.AccessToken
 	}
-	if tok == "" {
-		return "", errdefs.Unauthorized(fmt.Errorf("token server %s returned no token", realm))
+	if body.Token == "" {
+		return "", errors.New("fetch token: empty token")
 	}
-	exp := time.Duration(tr.ExpiresIn) * time.Second
-	if exp < time.Minute {
-		exp = time.Minute
-	}
-	c.mu.Lock()
-	c.tokens[key] = cachedToken{token: tok, expires: time.Now().Add(exp - 10*time.Second)}
-	c.mu.Unlock()
-	return tok, nil
+	return body.Token, nil
 }
 
-// parseChallenge splits `Bearer realm="x",service="y",scope="z"`.
+// parseChallenge splits `Bearer realm="x",service="y"` into its scheme
+// and parameters.
 func parseChallenge(h string) (string, map[string]string) {
 	scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
 	params := map[string]string{}
@@ -403,50 +334,45 @@ func parseChallenge(h string) (string, map[string]string) {
 			break
 		}
 		k = strings.ToLower(strings.TrimSpace(k))
-		v = strings.TrimLeft(v, " ")
 		if strings.HasPrefix(v, `"`) {
-			end := 1
-			for end < len(v) && v[end] != '"' {
-				if v[end] == '\\' {
-					end++
-				}
-				end++
-			}
-			if end >= len(v) {
-				params[k] = strings.ReplaceAll(v[1:], `\"`, `"`)
+			end := strings.Index(v[1:], `"`)
+			if end < 0 {
+				params[k] = v[1:]
 				break
 			}
-			params[k] = strings.ReplaceAll(v[1:end], `\"`, `"`)
-			rest = v[end+1:]
+			params[k] = v[1 : end+1]
+			rest = v[end+2:]
 		} else {
-			val, r, _ := strings.Cut(v, ",")
+			val, next, _ := strings.Cut(v, ",")
 			params[k] = strings.TrimSpace(val)
-			rest = r
+			rest = next
 		}
 	}
 	return scheme, params
 }
 
-// Login checks a credential against a registry (GET /v2/ with the
-// challenge answered) and returns the identity token a token server gave
-// back, if any.
-func (c *Client) Login(ctx context.Context, auth AuthConfig) (string, error) {
-	host := normalizeHost(auth.ServerAddress)
-	eps := c.endpoints(host)
-	ep := eps[len(eps)-1]
-	s := &session{c: c, ep: ep, auth: auth}
-	resp, err := s.do(ctx, request{method: "GET", url: "/v2/", retry: true})
-	if err != nil {
-		return "", fmt.Errorf("login to %s: %w", host, err)
+// registryError turns a registry's error answer into an error of the
+// right class.
+func registryError(what string, resp *http.Response) error {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e struct {
+		Errors []struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"errors"`
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return "", errdefs.Unauthorized(fmt.Errorf("login to %s: unauthorized: incorrect username or password", host))
+	msg := resp.Status
+	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
+		msg = strings.ToLower(e.Errors[0].Code) + ": " + e.Errors[0].Message
 	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("login to %s: %w", host, registryError(resp))
+	err := fmt.Errorf("%s: %s", what, msg)
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return errdefs.NotFound(err)
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return errdefs.Unauthorized(err)
+	case http.StatusBadRequest:
+		return errdefs.InvalidParameter(err)
 	}
-	return "", nil
+	return err
 }
-
-var errNoEndpoint = errors.New("no registry endpoint")

@@ -1,96 +1,91 @@
-#!/bin/bash
-# bench/pull: pull the same ~200 MB single-layer image from a loopback
-# `berth registry serve` into dockerd and into berth, alternating, N times
-# (rmi between pulls), and print the medians and their ratio.
+#!/usr/bin/env bash
+# bench/pull: `docker pull` of the same ~200 MB image from one loopback
+# registry (berth registry serve) into dockerd and into berth, alternating,
+# through the same official docker CLI; medians and the ratio.
 #
-#   bench/pull/run.sh [N]          (default N=5; needs root, dockerd, docker CLI)
-#
-# The image is a debootstrap'ed Debian minbase rootfs (plus /usr/share
-# padding up to ~200 MB) when debootstrap can reach the Debian mirror,
-# else a tree of random and text files of the same size.
+# The image is a Debian rootfs made with debootstrap when it works (cached
+# in $CACHE), else a generated tree of mixed text and binary files.
+# Run as root: `bash bench/pull/run.sh [RUNS]`.
 set -euo pipefail
-N=${1:-5}
-HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
-W=${BENCH_DIR:-/tmp/berth-bench-pull}
-mkdir -p "$W"
-BERTH="$W/berth"
-(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BERTH" ./cmd/berth)
-
+RUNS=${1:-5}
+here=$(cd "$(dirname "$0")/../.." && pwd)
+berth=${BERTH_BIN:-$here/bin/berth}
+docker_cli=${DOCKER_CLI:-/usr/local/bin/docker}
+CACHE=${CACHE:-/var/cache/berth-bench}
+work=$(mktemp -d /tmp/berth-bench-pull.XXXXXX)
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	umount -R "$W/dockerd/data" 2>/dev/null || true
+	sleep 1
+	for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	grep " $work" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	rm -rf "$work"
 }
 trap cleanup EXIT
+[ "$(id -u)" = 0 ] || { echo "bench/pull needs root" >&2; exit 1; }
+[ -x "$berth" ] || (cd "$here" && make build)
+command -v dockerd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null; }
 
-# 1. The image's root filesystem, cached between runs.
-if [ ! -f "$W/rootfs.tar" ]; then
-	if [ -f "$W/rootfs/etc/debian_version" ] && [ ! -d "$W/rootfs/usr/share/bench" ]; then
-		kind="debootstrap bookworm minbase"
-	elif rm -rf "$W/rootfs" && command -v debootstrap >/dev/null && timeout 600 debootstrap --variant=minbase bookworm "$W/rootfs" http://deb.debian.org/debian >"$W/debootstrap.log" 2>&1; then
-		kind="debootstrap bookworm minbase"
-	else
-		rm -rf "$W/rootfs"; mkdir -p "$W/rootfs/usr/share"
-		kind="random files"
+mkdir -p "$CACHE"
+rootfs_tar=$CACHE/rootfs-200m.tar
+if [ ! -s "$rootfs_tar" ]; then
+	if command -v debootstrap >/dev/null || (apt-get install -y -qq debootstrap >/dev/null 2>&1); then
+		echo "making a Debian rootfs with debootstrap (once)..." >&2
+		if debootstrap --variant=minbase bookworm "$work/deb" >/dev/null 2>&1; then
+			# Grow it to about 200 MB with the apt cache it downloaded.
+			tar -C "$work/deb" -cf "$rootfs_tar" .
+		fi
 	fi
-	# Pad to ~200 MB with a mix of incompressible and text files, as a
-	# real distribution image has.
-	size=$(du -sm "$W/rootfs" | cut -f1)
-	i=0
-	mkdir -p "$W/rootfs/usr/share/bench"
-	while [ "$size" -lt 200 ]; do
-		head -c 2M /dev/urandom >"$W/rootfs/usr/share/bench/bin$i"
-		base64 -w 76 </dev/urandom | head -c 2M >"$W/rootfs/usr/share/bench/doc$i.txt"
-		i=$((i + 1)); size=$((size + 4))
-	done
-	tar -C "$W/rootfs" -cf "$W/rootfs.tar" .
-	echo "$kind" >"$W/kind"
 fi
-echo "image: $(cat "$W/kind"), $(du -m "$W/rootfs.tar" | cut -f1) MB uncompressed"
+if [ ! -s "$rootfs_tar" ]; then
+	echo "generating a 200 MB tree (debootstrap unavailable)..." >&2
+	mkdir -p "$work/gen/usr/share/doc" "$work/gen/usr/lib"
+	for i in $(seq 400); do
+		base64 -w 120 /dev/urandom | head -c 250000 > "$work/gen/usr/share/doc/text$i.txt"
+		head -c 250000 /dev/urandom > "$work/gen/usr/lib/blob$i.bin"
+	done
+	tar -C "$work/gen" -cf "$rootfs_tar" .
+fi
+echo "image: $(du -h "$rootfs_tar" | cut -f1) rootfs tarball" >&2
 
-# 2. Registry, berth daemon and dockerd, each on its own roots.
-rm -rf "$W/reg" "$W/berthd" "$W/dockerd"
-mkdir -p "$W/reg" "$W/berthd" "$W/dockerd"
-"$BERTH" registry serve --addr 127.0.0.1:0 --root "$W/reg" 2>"$W/reg.log" &
+wait_sock() { for _ in $(seq 600); do [ -S "$1" ] && "$docker_cli" -H "unix://$1" version >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no daemon on $1" >&2; return 1; }
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+reg=127.0.0.1:$port
+"$berth" registry serve --addr "$reg" --root "$work/registry" 2>"$work/registry.log" &
 pids+=($!)
-"$BERTH" daemon --data-root "$W/berthd/data" --exec-root "$W/berthd/run" -H "unix://$W/berthd/sock" \
-	--bridge berthbench0 --bip 172.30.251.1/24 --cgroup-parent /berth-bench-pull >"$W/berthd.log" 2>&1 &
+dsock=$work/docker.sock
+dockerd -H "unix://$dsock" --data-root "$work/docker-data" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+	--bridge=none --iptables=false 2>"$work/dockerd.log" &
 pids+=($!)
-dockerd --data-root "$W/dockerd/data" --exec-root "$W/dockerd/run" -H "unix://$W/dockerd/sock" \
-	--pidfile "$W/dockerd/pid" --bridge=none --iptables=false --ip6tables=false >"$W/dockerd.log" 2>&1 &
+bsock=$work/berth.sock
+"$berth" daemon -H "unix://$bsock" --data-root "$work/berth-data" --exec-root "$work/berth-exec" \
+	--cgroup-parent /berth-bench-pull --bridge berthbp0 --bip 172.31.250.1/24 2>"$work/berth.log" &
 pids+=($!)
-for _ in $(seq 100); do
-	grep -q 'addr=127' "$W/reg.log" 2>/dev/null && [ -S "$W/berthd/sock" ] && [ -S "$W/dockerd/sock" ] && break
-	sleep 0.2
+wait_sock "$dsock"
+wait_sock "$bsock"
+
+# The image is pushed once, by berth (a gzip layer as any registry holds).
+"$docker_cli" -H "unix://$bsock" import "$rootfs_tar" "$reg/bench/debian:200m" >/dev/null
+"$docker_cli" -H "unix://$bsock" push "$reg/bench/debian:200m" >/dev/null
+"$docker_cli" -H "unix://$bsock" rmi "$reg/bench/debian:200m" >/dev/null
+
+pull_ms() {
+	local sock=$1 s e
+	s=$(date +%s%N)
+	"$docker_cli" -H "unix://$sock" pull -q "$reg/bench/debian:200m" >/dev/null
+	e=$(date +%s%N)
+	"$docker_cli" -H "unix://$sock" rmi "$reg/bench/debian:200m" >/dev/null
+	echo $(( (e - s) / 1000000 ))
+}
+dt=() bt=()
+for i in $(seq "$RUNS"); do
+	dt+=("$(pull_ms "$dsock")")
+	bt+=("$(pull_ms "$bsock")")
 done
-REG=$(grep -o 'addr=127[0-9.:]*' "$W/reg.log" | head -1 | cut -d= -f2)
-IMG="$REG/bench/debian:1"
-B() { DOCKER_HOST="unix://$W/berthd/sock" DOCKER_CONFIG="$W/cfg" docker "$@"; }
-D() { DOCKER_HOST="unix://$W/dockerd/sock" DOCKER_CONFIG="$W/cfg" docker "$@"; }
-D version >/dev/null
-
-# 3. Import into berth and push (berth gzips the layer with pgzip).
-B import "$W/rootfs.tar" "$IMG" >/dev/null
-t0=$(date +%s.%N)
-B push "$IMG" >/dev/null
-t1=$(date +%s.%N)
-echo "push (berth, gzip + upload): $(echo "$t1 - $t0" | bc) s, blob $(du -m "$W/reg" | tail -1 | cut -f1) MB in the registry"
-B rmi "$IMG" >/dev/null
-
-# 4. Alternate pulls.
-timeit() { local s e; s=$(date +%s.%N); "$@" >/dev/null; e=$(date +%s.%N); echo "$e - $s" | bc; }
-dk=(); bt=()
-for i in $(seq "$N"); do
-	dk+=("$(timeit D pull "$IMG")")
-	D rmi "$IMG" >/dev/null
-	bt+=("$(timeit B pull "$IMG")")
-	B rmi "$IMG" >/dev/null
-	echo "run $i: dockerd ${dk[-1]} s, berth ${bt[-1]} s"
-done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-md=$(median "${dk[@]}"); mb=$(median "${bt[@]}")
-echo "median pull: dockerd $md s, berth $mb s, dockerd/berth = $(echo "scale=2; $md / $mb" | bc)x"
-# The store is back to empty after rmi: nothing leaked.
-echo "berth image store after rmi: $(find "$W/berthd/data/image/content/blobs" -type f | wc -l) blobs, $(ls "$W/berthd/data/image/overlay" | wc -l) snapshots"
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+dm=$(median "${dt[@]}")
+bm=$(median "${bt[@]}")
+echo "runs: $RUNS; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "docker pull (dockerd 20.10) median: ${dm} ms   [${dt[*]}]"
+echo "docker pull (berth)         median: ${bm} ms   [${bt[*]}]"
+awk "BEGIN{printf \"ratio: %.2fx faster\n\", $dm/$bm}"
