@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/image"
 	regapi "github.com/berth-dev/berth/registry/api"
+	"github.com/berth-dev/berth/registry/auth"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/opencontainers/go-digest"
@@ -148,7 +149,9 @@ func TestPullRefusesHostileImages(t *testing.T) {
 			c["rootfs"] = map[string]any{"type": "layers", "diff_ids": []string{digest.FromString("other").String()}}
 		}), want: "diff ID mismatch"},
 		{name: "blob longer than its descriptor", img: craft([][]byte{good}, nil),
-			blob: func(w http.ResponseWriter, r *http.Request, b []byte) { w.Write(append(bytes.Clone(b), make([]byte, 100)...)) },
+			blob: func(w http.ResponseWriter, r *http.Request, b []byte) {
+				w.Write(append(bytes.Clone(b), make([]byte, 100)...))
+			},
 			want: "larger than"},
 		{name: "blob truncated for good", img: craft([][]byte{good}, nil),
 			blob: func(w http.ResponseWriter, r *http.Request, b []byte) {
@@ -299,4 +302,46 @@ func FuzzDecodeAuthHeader(f *testing.F) {
 	f.Add("eyJ1c2VybmFtZSI6InUiLCJwYXNzd29yZCI6InAifQ==")
 	f.Add("e30=")
 	f.Fuzz(func(t *testing.T, h string) { DecodeAuthHeader(h) })
+}
+
+// Without an X-Registry-Auth credential, the daemon user's config.json
+// serves: its auths entries and credential helpers.
+func TestKeychainFromConfigFile(t *testing.T) {
+	srv := registryServer(t, regapi.Options{Authorizer: &auth.Basic{Users: htpasswd(t)}})
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ctx := context.Background()
+	src := openStore(t)
+	ref := host + "/team/kc:1"
+	if _, err := src.Import(ctx, bytes.NewReader(rootfsTar(t, t.Name())), image.ImportOptions{Ref: ref}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(ctx, src, NewClient(Options{}, registry.AuthConfig{Username: "alice", Password: "secret"}), named(t, ref).(reference.NamedTagged), PushOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	// A credential helper on PATH.
+	helper := filepath.Join(dir, "docker-credential-berthtest")
+	os.WriteFile(helper, []byte("#!/bin/sh\nread server\necho '{\"ServerURL\":\"'$server'\",\"Username\":\"alice\",\"Secret\":\"secret\"}'\n"), 0o755)
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	for name, cfg := range map[string]string{
+		"auths":       `{"auths":{"` + host + `":{"auth":"YWxpY2U6c2VjcmV0"}}}`,
+		"credHelpers": `{"credHelpers":{"` + host + `":"berthtest"}}`,
+		"none":        `{}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "config.json")
+			os.WriteFile(path, []byte(cfg), 0o600)
+			c := NewClient(Options{Keychain: ConfigKeychain(path)}, registry.AuthConfig{})
+			_, err := Pull(ctx, openStore(t), c, named(t, ref), PullOptions{})
+			if name == "none" {
+				if err == nil {
+					t.Fatal("pull without credentials succeeded")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("pull with %s: %v", name, err)
+			}
+		})
+	}
 }
