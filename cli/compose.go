@@ -1,675 +1,398 @@
 package cli
 
 import (
-	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
+	"github.com/berth-dev/berth/cli/formatter"
 	"github.com/berth-dev/berth/compose"
 	"github.com/compose-spec/compose-go/v2/types"
-	units "github.com/docker/go-units"
-	"github.com/moby/moby/api/pkg/stdcopy"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/client"
+	"github.com/docker/go-units"
 	"github.com/spf13/cobra"
 )
 
-// composeFlags are `berth compose`'s global flags.
+// composeFlags are `compose`'s global flags.
 type composeFlags struct {
 	files      []string
 	project    string
-	projectDir string
 	profiles   []string
 	envFiles   []string
+	projectDir string
+	progress   string
 }
 
 // addComposeCommands adds `berth compose ...`.
 func addComposeCommands(root *cobra.Command, env *Env) {
 	f := &composeFlags{}
-	cc := &cobra.Command{Use: "compose", Short: "Define and run multi-container applications", Args: noArgs}
-	// Local, not persistent: `compose -f FILE logs -f` has two -f flags
-	// (file, follow), as in docker compose; the root traverses children so
-	// that these are parsed before the subcommand.
+	cmd := &cobra.Command{Use: "compose [OPTIONS] COMMAND", Short: "Define and run multi-container applications", TraverseChildren: true}
+	// compose's own flags go before the subcommand (`compose -f x logs -f`),
+	// so they are local flags found by traversal, not persistent ones.
 	root.TraverseChildren = true
-	pf := cc.Flags()
-	pf.StringArrayVarP(&f.files, "file", "f", nil, "Compose configuration files")
-	pf.StringVarP(&f.project, "project-name", "p", "", "Project name")
-	pf.StringVar(&f.projectDir, "project-directory", "", "Alternate working directory")
-	pf.StringArrayVar(&f.profiles, "profile", nil, "Specify a profile to enable")
-	pf.StringArrayVar(&f.envFiles, "env-file", nil, "Specify an alternate environment file")
-	cc.AddCommand(composeUpCmd(env, f), composeDownCmd(env, f), composePsCmd(env, f), composeLogsCmd(env, f),
-		composeConfigCmd(env, f), composeBuildCmd(env, f), composePullCmd(env, f), composePushCmd(env, f),
-		composeLifecycleCmd(env, f, "start"), composeLifecycleCmd(env, f, "stop"), composeLifecycleCmd(env, f, "restart"),
-		composeImagesCmd(env, f), composeTopCmd(env, f), composeExecCmd(env, f), composeRunCmd(env, f), composeEventsCmd(env, f))
-	root.AddCommand(cc)
+	fs := cmd.Flags()
+	fs.StringArrayVarP(&f.files, "file", "f", nil, "Compose configuration files")
+	fs.StringVarP(&f.project, "project-name", "p", "", "Project name")
+	fs.StringArrayVar(&f.profiles, "profile", nil, "Specify a profile to enable")
+	fs.StringArrayVar(&f.envFiles, "env-file", nil, "Specify an alternate environment file")
+	fs.StringVar(&f.projectDir, "project-directory", "", "Specify an alternate working directory")
+	fs.StringVar(&f.progress, "progress", "auto", `Set type of progress output ("auto", "tty", "plain", "quiet")`)
+	cmd.AddCommand(
+		composeUpCmd(env, f), composeDownCmd(env, f), composePsCmd(env, f), composeLogsCmd(env, f),
+		composeBuildCmd(env, f), composePullCmd(env, f), composePushCmd(env, f), composeExecCmd(env, f),
+		composeRunCmd(env, f), composeSimpleCmd(env, f, "start"), composeSimpleCmd(env, f, "stop"),
+		composeSimpleCmd(env, f, "restart"), composeConfigCmd(env, f), composeImagesCmd(env, f),
+		composeTopCmd(env, f), composeEventsCmd(env, f),
+	)
+	root.AddCommand(cmd)
 }
 
-func (f *composeFlags) load(ctx context.Context, env *Env) (*types.Project, error) {
-	return compose.Load(ctx, compose.LoadOptions{
-		Files: f.files, ProjectName: f.project, WorkingDir: f.projectDir, Profiles: f.profiles, EnvFiles: f.envFiles, Env: os.Environ(),
+// load reads the project. Commands that only need the name (down, ps, logs
+// ...) still work with -p and no file, as in docker compose.
+func (f *composeFlags) load(ctx context.Context, env *Env, nameOnly bool) (*types.Project, error) {
+	p, err := compose.Load(ctx, compose.LoadOptions{
+		Files: f.files, ProjectName: f.project, Profiles: f.profiles, EnvFiles: f.envFiles,
+		WorkDir: f.projectDir, Env: os.Environ(),
 	})
+	if err != nil && nameOnly && len(f.files) == 0 && strings.Contains(err.Error(), "no configuration file provided") {
+		name := f.project
+		if name == "" {
+			name = env.Getenv("COMPOSE_PROJECT_NAME")
+		}
+		if name != "" {
+			return &types.Project{Name: name, Services: types.Services{}}, nil
+		}
+	}
+	return p, err
 }
 
-func (f *composeFlags) compose(env *Env) (*compose.Compose, error) {
+// engine connects and returns the compose runner with docker compose's
+// progress style: a terminal shows outcomes, anything else plain steps.
+func (f *composeFlags) engine(env *Env) (*compose.Compose, error) {
 	c, err := env.Client()
 	if err != nil {
 		return nil, err
 	}
-	return &compose.Compose{Engine: c, Out: env.Err}, nil
+	_, tty := termFd(env.Err)
+	switch f.progress {
+	case "tty":
+		tty = true
+	case "plain":
+		tty = false
+	}
+	errw := env.Err
+	if f.progress == "quiet" {
+		errw = nil
+	}
+	return compose.New(c, env.Out, errw, tty, nil), nil
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+}
+
+func timeoutFlag(cmd *cobra.Command, v *int) {
+	cmd.Flags().IntVarP(v, "timeout", "t", 0, "Specify a shutdown timeout in seconds")
+}
+
+func timeoutPtr(cmd *cobra.Command, v int) *int {
+	if cmd.Flags().Changed("timeout") {
+		return &v
+	}
+	return nil
 }
 
 func composeUpCmd(env *Env, f *composeFlags) *cobra.Command {
 	var o compose.UpOptions
 	var detach bool
-	var scales []string
-	var waitTimeout int
+	var scale []string
+	var timeout, waitTimeout int
 	cmd := &cobra.Command{
 		Use:   "up [OPTIONS] [SERVICE...]",
 		Short: "Create and start containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
-			if err != nil {
-				return err
-			}
-			c, err := f.compose(env)
+			ctx, cancel := signalContext()
+			defer cancel()
+			p, err := f.load(ctx, env, false)
 			if err != nil {
 				return err
 			}
 			o.Services = args
+			o.Timeout = timeoutPtr(cmd, timeout)
+			o.WaitTimeout = time.Duration(waitTimeout) * time.Second
 			o.Scale = map[string]int{}
-			for _, s := range scales {
+			for _, s := range scale {
 				name, n, ok := strings.Cut(s, "=")
 				v, err := strconv.Atoi(n)
-				if !ok || err != nil {
+				if !ok || err != nil || v < 0 {
 					return fmt.Errorf("invalid --scale %q: want SERVICE=NUM", s)
 				}
 				o.Scale[name] = v
 			}
-			if waitTimeout > 0 {
-				o.WaitTimeout = time.Duration(waitTimeout) * time.Second
+			if o.Wait {
+				detach = true
+			}
+			c, err := f.engine(env)
+			if err != nil {
+				return err
 			}
 			if err := c.Up(ctx, p, o); err != nil {
 				return err
 			}
-			if detach || o.Wait {
+			if detach {
 				return nil
 			}
-			// Attached: follow the logs until interrupted, then stop.
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			err = followLogs(ctx, env, c.Engine, p.Name, args, true, "all", false)
+			// Attached: follow the logs until the containers exit or an
+			// interrupt, which stops them, as docker compose does.
+			fmt.Fprintln(env.Out, "Attaching to", strings.Join(serviceContainers(ctx, c, p), ", "))
+			_ = c.Logs(ctx, p.Name, compose.LogOptions{Services: args, Follow: true})
 			if ctx.Err() != nil {
 				fmt.Fprintln(env.Err, "Gracefully stopping... (press Ctrl+C again to force)")
-				return composeLifecycle(context.Background(), env, f, p, "stop", args)
+				return c.Stop(context.Background(), p, args, o.Timeout)
 			}
-			return err
+			return nil
 		},
 	}
 	fl := cmd.Flags()
 	fl.BoolVarP(&detach, "detach", "d", false, "Detached mode: Run containers in the background")
 	fl.BoolVar(&o.Build, "build", false, "Build images before starting containers")
+	fl.BoolVar(&o.NoBuild, "no-build", false, "Don't build an image, even if it's policy")
+	fl.BoolVar(&o.Wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode.")
+	fl.IntVar(&waitTimeout, "wait-timeout", 0, "Maximum duration in seconds to wait for the project to be running|healthy")
+	fl.StringArrayVar(&scale, "scale", nil, "Scale SERVICE to NUM instances. Overrides the scale setting in the Compose file if present.")
 	fl.BoolVar(&o.ForceRecreate, "force-recreate", false, "Recreate containers even if their configuration and image haven't changed")
 	fl.BoolVar(&o.NoRecreate, "no-recreate", false, "If containers already exist, don't recreate them")
 	fl.BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
-	fl.BoolVar(&o.Wait, "wait", false, "Wait for services to be running|healthy. Implies detached mode")
-	fl.IntVar(&waitTimeout, "wait-timeout", 0, "Maximum duration in seconds to wait for the project to be running|healthy")
-	fl.StringArrayVar(&scales, "scale", nil, "Scale SERVICE to NUM instances")
+	fl.BoolVar(&o.NoStart, "no-start", false, "Don't start the services after creating them")
+	timeoutFlag(cmd, &timeout)
 	return cmd
+}
+
+func serviceContainers(ctx context.Context, c *compose.Compose, p *types.Project) []string {
+	cts, _ := c.Ps(ctx, p.Name, nil, true)
+	var names []string
+	for _, ct := range cts {
+		names = append(names, strings.TrimPrefix(ct.Names[0], "/"))
+	}
+	return names
 }
 
 func composeDownCmd(env *Env, f *composeFlags) *cobra.Command {
 	var o compose.DownOptions
+	var timeout int
 	cmd := &cobra.Command{
 		Use:   "down [OPTIONS]",
 		Short: "Stop and remove containers, networks",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
+			ctx, cancel := signalContext()
+			defer cancel()
+			p, err := f.load(ctx, env, true)
 			if err != nil {
 				return err
 			}
-			c, err := f.compose(env)
+			c, err := f.engine(env)
 			if err != nil {
 				return err
 			}
+			o.Timeout = timeoutPtr(cmd, timeout)
 			return c.Down(ctx, p, o)
 		},
 	}
-	fl := cmd.Flags()
-	fl.BoolVarP(&o.Volumes, "volumes", "v", false, "Remove named volumes declared in the volumes section and anonymous volumes")
-	fl.BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
-	fl.StringVar(&o.RMI, "rmi", "", `Remove images used by services. "local" remove only images that don't have a custom tag ("local"|"all")`)
+	cmd.Flags().BoolVarP(&o.Volumes, "volumes", "v", false, "Remove named volumes declared in the \"volumes\" section of the Compose file and anonymous volumes attached to containers")
+	cmd.Flags().StringVar(&o.RemoveImages, "rmi", "", `Remove images used by services. "local" remove only images that don't have a custom tag ("local"|"all")`)
+	cmd.Flags().BoolVar(&o.RemoveOrphans, "remove-orphans", false, "Remove containers for services not defined in the Compose file")
+	timeoutFlag(cmd, &timeout)
 	return cmd
 }
 
-// projectContainers lists a project's service containers.
-func projectContainers(ctx context.Context, c *client.Client, project string, all bool, services []string) ([]container.Summary, error) {
-	res, err := c.ContainerList(ctx, client.ContainerListOptions{All: all, Filters: make(client.Filters).Add("label", compose.LabelProject+"="+project)})
-	if err != nil {
-		return nil, err
-	}
-	var out []container.Summary
-	for _, s := range res.Items {
-		if s.Labels[compose.LabelOneoff] == "True" || (len(services) > 0 && !containsString(services, s.Labels[compose.LabelService])) {
-			continue
-		}
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Names[0] < out[j].Names[0] })
-	return out, nil
-}
+// psRow is one `compose ps` line; its methods are the --format fields.
+type psRow struct{ formatter.Container }
 
-func newTabWriter(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 10, 1, 3, ' ', 0) }
+func (r psRow) Name() string    { return r.Names() }
+func (r psRow) Service() string { return r.C.Labels[compose.LabelService] }
+func (r psRow) Project() string { return r.C.Labels[compose.LabelProject] }
+func (r psRow) Image() string   { return r.C.Image }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
+const composePsTable = "table {{.Name}}\t{{.Image}}\t{{.Command}}\t{{.Service}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}"
+
+var composePsHeader = map[string]string{"Name": "NAME", "Image": "IMAGE", "Command": "COMMAND", "Service": "SERVICE",
+	"RunningFor": "CREATED", "Status": "STATUS", "Ports": "PORTS", "ID": "CONTAINER ID", "State": "STATE", "Project": "PROJECT"}
 
 func composePsCmd(env *Env, f *composeFlags) *cobra.Command {
-	var all, quiet bool
+	var all, quiet, services bool
+	var format string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS] [SERVICE...]",
 		Short: "List containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := context.Background()
-			p, err := f.load(ctx, env)
+			p, err := f.load(ctx, env, true)
 			if err != nil {
 				return err
 			}
-			c, err := env.Client()
+			c, err := f.engine(env)
 			if err != nil {
 				return err
 			}
-			cs, err := projectContainers(ctx, c, p.Name, all, args)
+			cts, err := c.Ps(ctx, p.Name, args, all)
 			if err != nil {
 				return err
+			}
+			if services {
+				seen := map[string]bool{}
+				for _, ct := range cts {
+					if s := ct.Labels[compose.LabelService]; !seen[s] {
+						seen[s] = true
+						fmt.Fprintln(env.Out, s)
+					}
+				}
+				return nil
 			}
 			if quiet {
-				for _, ct := range cs {
+				for _, ct := range cts {
 					fmt.Fprintln(env.Out, ct.ID)
 				}
 				return nil
 			}
-			tw := newTabWriter(env.Out)
-			fmt.Fprintln(tw, "NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS")
-			for _, ct := range cs {
-				created := units.HumanDuration(time.Since(time.Unix(ct.Created, 0))) + " ago"
-				fmt.Fprintf(tw, "%s\t%s\t%q\t%s\t%s\t%s\t%s\n", strings.TrimPrefix(ct.Names[0], "/"), ct.Image, truncate(ct.Command, 20),
-					ct.Labels[compose.LabelService], created, ct.Status, portsSummary(ct.Ports))
+			now := time.Now()
+			if format == "json" {
+				for _, ct := range cts {
+					b, _ := json.Marshal(ct)
+					fmt.Fprintln(env.Out, string(b))
+				}
+				return nil
 			}
-			return tw.Flush()
+			if format == "" || format == "table" {
+				format = composePsTable
+			}
+			rows := make([]any, 0, len(cts))
+			for _, ct := range cts {
+				rows = append(rows, psRow{formatter.Container{C: ct, Trunc: true, Now: now}})
+			}
+			return formatter.Write(env.Out, format, composePsHeader, rows)
 		},
 	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "Show all stopped containers")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "Show all stopped containers (including those created by the run command)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
+	cmd.Flags().BoolVar(&services, "services", false, "Display services")
+	cmd.Flags().StringVar(&format, "format", "table", "Format output using a custom template")
 	return cmd
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n-1] + "…"
-	}
-	return s
-}
-
-func portsSummary(ports []container.PortSummary) string {
-	var out []string
-	for _, p := range ports {
-		if p.PublicPort != 0 {
-			ip := "0.0.0.0"
-			if p.IP.IsValid() {
-				ip = p.IP.String()
-			}
-			out = append(out, fmt.Sprintf("%s:%d->%d/%s", ip, p.PublicPort, p.PrivatePort, p.Type))
-		} else {
-			out = append(out, fmt.Sprintf("%d/%s", p.PrivatePort, p.Type))
-		}
-	}
-	return strings.Join(out, ", ")
-}
-
 func composeLogsCmd(env *Env, f *composeFlags) *cobra.Command {
-	var follow, timestamps bool
-	var tail string
+	var o compose.LogOptions
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] [SERVICE...]",
 		Short: "View output from containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
+			ctx, cancel := signalContext()
+			defer cancel()
+			p, err := f.load(ctx, env, true)
 			if err != nil {
 				return err
 			}
-			c, err := env.Client()
+			c, err := f.engine(env)
 			if err != nil {
 				return err
 			}
-			if follow {
-				var stop context.CancelFunc
-				ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-				defer stop()
-			}
-			return followLogs(ctx, env, c, p.Name, args, follow, tail, timestamps)
+			o.Services = args
+			return c.Logs(ctx, p.Name, o)
 		},
 	}
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "Follow log output")
-	cmd.Flags().BoolVarP(&timestamps, "timestamps", "t", false, "Show timestamps")
-	cmd.Flags().StringVarP(&tail, "tail", "n", "all", "Number of lines to show from the end of the logs for each container")
+	cmd.Flags().BoolVarP(&o.Follow, "follow", "f", false, "Follow log output")
+	cmd.Flags().StringVarP(&o.Tail, "tail", "n", "all", "Number of lines to show from the end of the logs for each container")
+	cmd.Flags().BoolVarP(&o.Timestamps, "timestamps", "t", false, "Show timestamps")
+	cmd.Flags().BoolVar(&o.NoPrefix, "no-log-prefix", false, "Don't print prefix in logs")
+	cmd.Flags().StringVar(&o.Since, "since", "", "Show logs since timestamp or relative")
 	return cmd
 }
 
-// followLogs prints the containers' logs, each line prefixed with the
-// container's name, as docker compose does.
-func followLogs(ctx context.Context, env *Env, c *client.Client, project string, services []string, follow bool, tail string, timestamps bool) error {
-	cs, err := projectContainers(ctx, c, project, true, services)
-	if err != nil {
-		return err
-	}
-	width := 0
-	for _, ct := range cs {
-		if n := len(strings.TrimPrefix(ct.Names[0], "/")); n > width {
-			width = n
-		}
-	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, ct := range cs {
-		name := strings.TrimPrefix(ct.Names[0], "/")
-		prefix := fmt.Sprintf("%-*s | ", width, name)
-		rc, err := c.ContainerLogs(ctx, ct.ID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: follow, Tail: tail, Timestamps: timestamps})
-		if err != nil {
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer rc.Close()
-			pr, pw := io.Pipe()
-			go func() {
-				var err error
-				if ct.Labels != nil && isTTY(ctx, c, ct.ID) {
-					_, err = io.Copy(pw, rc)
-				} else {
-					_, err = stdcopy.StdCopy(pw, pw, rc)
-				}
-				pw.CloseWithError(err)
-			}()
-			sc := bufio.NewScanner(pr)
-			sc.Buffer(make([]byte, 64<<10), 1<<20)
-			for sc.Scan() {
-				mu.Lock()
-				fmt.Fprintln(env.Out, prefix+sc.Text())
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return nil
-}
-
-func isTTY(ctx context.Context, c *client.Client, id string) bool {
-	res, err := c.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
-	return err == nil && res.Container.Config != nil && res.Container.Config.Tty
-}
-
-func composeConfigCmd(env *Env, f *composeFlags) *cobra.Command {
-	var services, quiet bool
-	cmd := &cobra.Command{
-		Use:   "config [OPTIONS] [SERVICE...]",
-		Short: "Parse, resolve and render compose file in canonical format",
+// projectCmd is a command that loads the project and runs fn.
+func projectCmd(env *Env, f *composeFlags, use, short string, fn func(ctx context.Context, c *compose.Compose, p *types.Project, cmd *cobra.Command, args []string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := f.load(context.Background(), env)
+			ctx, cancel := signalContext()
+			defer cancel()
+			p, err := f.load(ctx, env, false)
 			if err != nil {
 				return err
 			}
-			if quiet {
-				return nil
-			}
-			if services {
-				for _, s := range p.ServiceNames() {
-					fmt.Fprintln(env.Out, s)
-				}
-				return nil
-			}
-			out, err := p.MarshalYAML()
+			c, err := f.engine(env)
 			if err != nil {
 				return err
 			}
-			_, err = env.Out.Write(out)
-			return err
+			return fn(ctx, c, p, cmd, args)
 		},
 	}
-	cmd.Flags().BoolVar(&services, "services", false, "Print the service names, one per line")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only validate the configuration, don't print anything")
-	return cmd
 }
 
 func composeBuildCmd(env *Env, f *composeFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "build [SERVICE...]",
-		Short: "Build or rebuild services",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
-			if err != nil {
-				return err
-			}
-			c, err := f.compose(env)
-			if err != nil {
-				return err
-			}
-			for _, name := range p.ServiceNames() {
-				s := p.Services[name]
-				if s.Build == nil || (len(args) > 0 && !containsString(args, name)) {
-					continue
-				}
-				if err := c.Build(ctx, p, s); err != nil {
-					return err
-				}
-			}
-			return nil
-		},
-	}
+	return projectCmd(env, f, "build [OPTIONS] [SERVICE...]", "Build or rebuild services",
+		func(ctx context.Context, c *compose.Compose, p *types.Project, _ *cobra.Command, args []string) error {
+			return c.Build(ctx, p, args)
+		})
 }
 
 func composePullCmd(env *Env, f *composeFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "pull [SERVICE...]",
-		Short: "Pull service images",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
-			if err != nil {
-				return err
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			for _, name := range p.ServiceNames() {
-				s := p.Services[name]
-				if s.Image == "" || (len(args) > 0 && !containsString(args, name)) {
-					continue
-				}
-				if err := pullWithProgress(ctx, env, c, s.Image, "", true); err != nil {
-					if s.Build != nil {
-						continue // built locally instead
-					}
-					return err
-				}
-				fmt.Fprintf(env.Err, " ✔ %s Pulled\n", name)
-			}
-			return nil
-		},
-	}
-}
-
-func composePushCmd(env *Env, f *composeFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "push [SERVICE...]",
-		Short: "Push service images",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
-			if err != nil {
-				return err
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			for _, name := range p.ServiceNames() {
-				s := p.Services[name]
-				if s.Image == "" || s.Build == nil || (len(args) > 0 && !containsString(args, name)) {
-					continue
-				}
-				rc, err := c.ImagePush(ctx, s.Image, client.ImagePushOptions{RegistryAuth: registryAuthFor(env, s.Image)})
-				if err != nil {
-					return err
-				}
-				err = displayJSON(io.Discard, rc)
-				rc.Close()
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(env.Err, " ✔ %s Pushed\n", name)
-			}
-			return nil
-		},
-	}
-}
-
-func composeLifecycleCmd(env *Env, f *composeFlags, verb string) *cobra.Command {
-	return &cobra.Command{
-		Use:   verb + " [SERVICE...]",
-		Short: strings.ToUpper(verb[:1]) + verb[1:] + " services",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := f.load(context.Background(), env)
-			if err != nil {
-				return err
-			}
-			return composeLifecycle(context.Background(), env, f, p, verb, args)
-		},
-	}
-}
-
-func composeLifecycle(ctx context.Context, env *Env, f *composeFlags, p *types.Project, verb string, services []string) error {
-	c, err := env.Client()
-	if err != nil {
-		return err
-	}
-	cs, err := projectContainers(ctx, c, p.Name, true, services)
-	if err != nil {
-		return err
-	}
-	past := map[string]string{"start": "Started", "stop": "Stopped", "restart": "Restarted"}[verb]
-	for _, ct := range cs {
-		name := strings.TrimPrefix(ct.Names[0], "/")
-		switch verb {
-		case "start":
-			_, err = c.ContainerStart(ctx, ct.ID, client.ContainerStartOptions{})
-		case "stop":
-			_, err = c.ContainerStop(ctx, ct.ID, client.ContainerStopOptions{})
-		case "restart":
-			_, err = c.ContainerRestart(ctx, ct.ID, client.ContainerRestartOptions{})
-		}
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", verb, name, err)
-		}
-		fmt.Fprintf(env.Err, " ✔ Container %s  %s\n", name, past)
-	}
-	return nil
-}
-
-func composeImagesCmd(env *Env, f *composeFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "images [SERVICE...]",
-		Short: "List images used by the created containers",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
-			if err != nil {
-				return err
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			cs, err := projectContainers(ctx, c, p.Name, true, args)
-			if err != nil {
-				return err
-			}
-			tw := newTabWriter(env.Out)
-			fmt.Fprintln(tw, "CONTAINER\tREPOSITORY\tTAG\tIMAGE ID\tSIZE")
-			for _, ct := range cs {
-				repo, tag, _ := strings.Cut(ct.Image, ":")
-				if tag == "" {
-					tag = "latest"
-				}
-				size := ""
-				if ii, err := c.ImageInspect(ctx, ct.ImageID); err == nil {
-					size = units.HumanSizeWithPrecision(float64(ii.Size), 3)
-				}
-				id := strings.TrimPrefix(ct.ImageID, "sha256:")
-				if len(id) > 12 {
-					id = id[:12]
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", strings.TrimPrefix(ct.Names[0], "/"), repo, tag, id, size)
-			}
-			return tw.Flush()
-		},
-	}
-}
-
-func composeTopCmd(env *Env, f *composeFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "top [SERVICE...]",
-		Short: "Display the running processes",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
-			if err != nil {
-				return err
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			cs, err := projectContainers(ctx, c, p.Name, false, args)
-			if err != nil {
-				return err
-			}
-			for _, ct := range cs {
-				res, err := c.ContainerTop(ctx, ct.ID, client.ContainerTopOptions{})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(env.Out, strings.TrimPrefix(ct.Names[0], "/"))
-				tw := newTabWriter(env.Out)
-				fmt.Fprintln(tw, strings.Join(res.Titles, "\t"))
-				for _, proc := range res.Processes {
-					fmt.Fprintln(tw, strings.Join(proc, "\t"))
-				}
-				tw.Flush()
-				fmt.Fprintln(env.Out)
-			}
-			return nil
-		},
-	}
-}
-
-// serviceContainer is the container `compose exec` and friends act on.
-func serviceContainer(ctx context.Context, c *client.Client, p *types.Project, service string, index int) (string, error) {
-	cs, err := projectContainers(ctx, c, p.Name, false, []string{service})
-	if err != nil {
-		return "", err
-	}
-	for _, ct := range cs {
-		if ct.Labels[compose.LabelNumber] == strconv.Itoa(index) {
-			return ct.ID, nil
-		}
-	}
-	return "", fmt.Errorf("service %q is not running", service)
-}
-
-func composeExecCmd(env *Env, f *composeFlags) *cobra.Command {
-	var o execOptions
-	var index int
-	var noTTY bool
-	cmd := &cobra.Command{
-		Use:   "exec [OPTIONS] SERVICE COMMAND [ARGS...]",
-		Short: "Execute a command in a running container",
-		Args:  minArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
-			if err != nil {
-				return err
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			id, err := serviceContainer(ctx, c, p, args[0], index)
-			if err != nil {
-				return err
-			}
-			// docker compose exec allocates a tty when stdin is one.
-			_, inTerm := termFd(env.In)
-			o.tty = inTerm && !noTTY
-			o.interactive = !o.detach
-			return runExec(env, &o, id, args[1:])
-		},
-	}
-	fl := cmd.Flags()
-	fl.SetInterspersed(false)
-	fl.BoolVarP(&o.detach, "detach", "d", false, "Detached mode: Run command in the background")
-	fl.StringArrayVarP(&o.env, "env", "e", nil, "Set environment variables")
-	fl.BoolVar(&o.privileged, "privileged", false, "Give extended privileges to the process")
-	fl.StringVarP(&o.user, "user", "u", "", "Run the command as this user")
-	fl.StringVarP(&o.workdir, "workdir", "w", "", "Path to workdir directory for this command")
-	fl.IntVar(&index, "index", 1, "Index of the container if service has multiple replicas")
-	fl.BoolVarP(&noTTY, "no-TTY", "T", false, "Disable pseudo-TTY allocation")
+	var ignoreBuildable bool
+	cmd := projectCmd(env, f, "pull [OPTIONS] [SERVICE...]", "Pull service images",
+		func(ctx context.Context, c *compose.Compose, p *types.Project, _ *cobra.Command, args []string) error {
+			return c.Pull(ctx, p, args, ignoreBuildable)
+		})
+	cmd.Flags().BoolVar(&ignoreBuildable, "ignore-buildable", false, "Ignore images that can be built")
 	return cmd
 }
 
-func composeRunCmd(env *Env, f *composeFlags) *cobra.Command {
-	var rm, detach bool
-	var envs []string
-	cmd := &cobra.Command{
-		Use:   "run [OPTIONS] SERVICE [COMMAND] [ARGS...]",
-		Short: "Run a one-off command on a service",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
-			if err != nil {
-				return err
+func composePushCmd(env *Env, f *composeFlags) *cobra.Command {
+	return projectCmd(env, f, "push [OPTIONS] [SERVICE...]", "Push service images",
+		func(ctx context.Context, c *compose.Compose, p *types.Project, _ *cobra.Command, args []string) error {
+			return c.Push(ctx, p, args)
+		})
+}
+
+func composeSimpleCmd(env *Env, f *composeFlags, verb string) *cobra.Command {
+	var timeout int
+	short := map[string]string{"start": "Start services", "stop": "Stop services", "restart": "Restart service containers"}[verb]
+	cmd := projectCmd(env, f, verb+" [SERVICE...]", short,
+		func(ctx context.Context, c *compose.Compose, p *types.Project, cmd *cobra.Command, args []string) error {
+			switch verb {
+			case "start":
+				return c.Start(ctx, p, args)
+			case "stop":
+				return c.Stop(ctx, p, args, timeoutPtr(cmd, timeout))
+			default:
+				return c.Restart(ctx, p, args, timeoutPtr(cmd, timeout))
 			}
-			s, err := p.GetService(args[0])
-			if err != nil {
-				return err
+		})
+	if verb != "start" {
+		timeoutFlag(cmd, &timeout)
+	}
+	return cmd
+}
+
+func composeExecCmd(env *Env, f *composeFlags) *cobra.Command {
+	var o compose.ExecOptions
+	var noTTY bool
+	cmd := projectCmd(env, f, "exec [OPTIONS] SERVICE COMMAND [ARGS...]", "Execute a command in a running container",
+		func(ctx context.Context, c *compose.Compose, p *types.Project, cmd *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return argsError(cmd, "requires at least 2 arguments", "See")
 			}
-			c, err := f.compose(env)
-			if err != nil {
-				return err
-			}
-			if deps := depsOf(s); len(deps) > 0 {
-				if err := c.Up(ctx, p, compose.UpOptions{Services: deps}); err != nil {
-					return err
-				}
-			} else if err := c.Prepare(ctx, p); err != nil {
-				return err
-			}
-			id, err := c.RunOneOff(ctx, p, s, args[1:], envs)
-			if err != nil {
-				return err
-			}
-			if detach {
-				fmt.Fprintln(env.Out, id)
-				return nil
-			}
-			code, err := attachAndWait(ctx, env, c.Engine, id)
-			if rm {
-				c.Engine.ContainerRemove(context.Background(), id, client.ContainerRemoveOptions{Force: true})
-			}
+			o.Service, o.Cmd = args[0], args[1:]
+			_, inTTY := termFd(env.In)
+			o.TTY = !noTTY && inTTY
+			o.Interact = true
+			o.In = env.In
+			code, err := c.Exec(ctx, p, o)
 			if err != nil {
 				return err
 			}
@@ -677,75 +400,191 @@ func composeRunCmd(env *Env, f *composeFlags) *cobra.Command {
 				return StatusError{Code: code}
 			}
 			return nil
-		},
-	}
+		})
 	fl := cmd.Flags()
 	fl.SetInterspersed(false)
-	fl.BoolVar(&rm, "rm", false, "Automatically remove the container when it exits")
-	fl.BoolVarP(&detach, "detach", "d", false, "Run container in background and print container ID")
-	fl.StringArrayVarP(&envs, "env", "e", nil, "Set environment variables")
+	fl.BoolVarP(&o.Detach, "detach", "d", false, "Detached mode: Run command in the background")
+	fl.BoolVarP(&noTTY, "no-TTY", "T", false, "Disable pseudo-TTY allocation")
+	fl.StringVarP(&o.User, "user", "u", "", "Run the command as this user")
+	fl.StringArrayVarP(&o.Env, "env", "e", nil, "Set environment variables")
+	fl.StringVarP(&o.WorkingDir, "workdir", "w", "", "Path to workdir directory for this command")
+	fl.BoolVar(&o.Privileged, "privileged", false, "Give extended privileges to the process")
+	fl.IntVar(&o.Index, "index", 0, "Index of the container if service has multiple replicas")
 	return cmd
 }
 
-func depsOf(s types.ServiceConfig) []string {
-	var out []string
-	for d := range s.DependsOn {
-		out = append(out, d)
+func composeRunCmd(env *Env, f *composeFlags) *cobra.Command {
+	var o compose.RunOptions
+	var noTTY, interactive bool
+	var entrypoint string
+	cmd := projectCmd(env, f, "run [OPTIONS] SERVICE [COMMAND] [ARGS...]", "Run a one-off command on a service",
+		func(ctx context.Context, c *compose.Compose, p *types.Project, cmd *cobra.Command, args []string) error {
+			if len(args) < 1 {
+				return argsError(cmd, "requires at least 1 argument", "See")
+			}
+			o.Service, o.Cmd = args[0], args[1:]
+			if cmd.Flags().Changed("entrypoint") {
+				o.Entrypoint = strings.Fields(entrypoint)
+			}
+			_, inTTY := termFd(env.In)
+			o.TTY = !noTTY && inTTY && !o.Detach
+			o.Interactive = interactive && !o.Detach
+			o.In = env.In
+			code, err := c.Run(ctx, p, o)
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return StatusError{Code: code}
+			}
+			return nil
+		})
+	fl := cmd.Flags()
+	fl.SetInterspersed(false)
+	fl.BoolVarP(&o.Detach, "detach", "d", false, "Run container in background and print container ID")
+	fl.BoolVar(&o.Remove, "rm", false, "Automatically remove the container when it exits")
+	fl.BoolVarP(&noTTY, "no-TTY", "T", false, "Disable pseudo-TTY allocation")
+	fl.BoolVarP(&interactive, "interactive", "i", true, "Keep STDIN open even if not attached")
+	fl.StringVar(&o.Name, "name", "", "Assign a name to the container")
+	fl.StringVarP(&o.User, "user", "u", "", "Run as specified username or uid")
+	fl.StringArrayVarP(&o.Env, "env", "e", nil, "Set environment variables")
+	fl.StringVarP(&o.WorkingDir, "workdir", "w", "", "Working directory inside the container")
+	fl.StringVar(&entrypoint, "entrypoint", "", "Override the entrypoint of the image")
+	fl.BoolVar(&o.NoDeps, "no-deps", false, "Don't start linked services")
+	fl.BoolVar(&o.Publish, "service-ports", false, "Run command with all service's ports enabled and mapped to the host")
+	return cmd
+}
+
+func composeConfigCmd(env *Env, f *composeFlags) *cobra.Command {
+	var format string
+	var servicesOnly, quiet bool
+	cmd := &cobra.Command{
+		Use:   "config [OPTIONS] [SERVICE...]",
+		Short: "Parse, resolve and render compose file in canonical format",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := f.load(context.Background(), env, false)
+			if err != nil {
+				return err
+			}
+			if quiet {
+				return nil
+			}
+			if servicesOnly {
+				for _, n := range p.ServiceNames() {
+					fmt.Fprintln(env.Out, n)
+				}
+				return nil
+			}
+			if len(args) > 0 {
+				if p, err = p.WithSelectedServices(args); err != nil {
+					return err
+				}
+			}
+			var b []byte
+			if format == "json" {
+				b, err = p.MarshalJSON()
+			} else {
+				b, err = p.MarshalYAML()
+			}
+			if err != nil {
+				return err
+			}
+			_, err = env.Out.Write(b)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "yaml", `Format the output. Values: [yaml | json]`)
+	cmd.Flags().BoolVar(&servicesOnly, "services", false, "Print the service names, one per line.")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only validate the configuration, don't print anything")
+	return cmd
+}
+
+func composeImagesCmd(env *Env, f *composeFlags) *cobra.Command {
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "images [OPTIONS] [SERVICE...]",
+		Short: "List images used by the created containers",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := context.Background()
+			p, err := f.load(ctx, env, true)
+			if err != nil {
+				return err
+			}
+			c, err := f.engine(env)
+			if err != nil {
+				return err
+			}
+			rows, err := c.Images(ctx, p.Name, args)
+			if err != nil {
+				return err
+			}
+			if quiet {
+				for _, r := range rows {
+					fmt.Fprintln(env.Out, r.ID)
+				}
+				return nil
+			}
+			table := [][]string{{"CONTAINER", "REPOSITORY", "TAG", "IMAGE ID", "SIZE"}}
+			for _, r := range rows {
+				table = append(table, []string{r.Container, r.Repository, r.Tag, formatter.TruncateID(r.ID), units.HumanSizeWithPrecision(float64(r.Size), 3)})
+			}
+			return formatter.Write(env.Out, "table {{index . 0}}\t{{index . 1}}\t{{index . 2}}\t{{index . 3}}\t{{index . 4}}", nil, toAny(table))
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
+	return cmd
+}
+
+func toAny(rows [][]string) []any {
+	out := make([]any, len(rows))
+	for i, r := range rows {
+		out[i] = r
 	}
 	return out
 }
 
-// attachAndWait starts nothing: the one-off container is started by
-// RunOneOff; this streams its output and returns its exit code.
-func attachAndWait(ctx context.Context, env *Env, c *client.Client, id string) (int, error) {
-	wait := c.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
-	rc, err := c.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
-	if err != nil {
-		return 0, err
-	}
-	defer rc.Close()
-	stdcopy.StdCopy(env.Out, env.Err, rc)
-	select {
-	case res := <-wait.Result:
-		return int(res.StatusCode), nil
-	case err := <-wait.Error:
-		return 0, err
+func composeTopCmd(env *Env, f *composeFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "top [SERVICES...]",
+		Short: "Display the running processes",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := context.Background()
+			p, err := f.load(ctx, env, true)
+			if err != nil {
+				return err
+			}
+			c, err := f.engine(env)
+			if err != nil {
+				return err
+			}
+			return c.Top(ctx, p.Name, args)
+		},
 	}
 }
 
 func composeEventsCmd(env *Env, f *composeFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "events [SERVICE...]",
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "events [OPTIONS] [SERVICE...]",
 		Short: "Receive real time events from containers",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := context.Background()
-			p, err := f.load(ctx, env)
+			ctx, cancel := signalContext()
+			defer cancel()
+			p, err := f.load(ctx, env, true)
 			if err != nil {
 				return err
 			}
-			c, err := env.Client()
+			c, err := f.engine(env)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			res := c.Events(ctx, client.EventsListOptions{Filters: make(client.Filters).Add("label", compose.LabelProject+"="+p.Name)})
-			for {
-				select {
-				case m := <-res.Messages:
-					svc := m.Actor.Attributes[compose.LabelService]
-					if len(args) > 0 && !containsString(args, svc) {
-						continue
-					}
-					fmt.Fprintf(env.Out, "%s container %s %s (name=%s, service=%s)\n", time.Unix(0, m.TimeNano).Format("2006-01-02 15:04:05.000000"),
-						m.Action, m.Actor.ID, m.Actor.Attributes["name"], svc)
-				case err := <-res.Err:
-					if ctx.Err() != nil {
-						return nil
-					}
-					return err
-				}
+			err = c.Events(ctx, p.Name, args, asJSON)
+			if errors.Is(err, context.Canceled) {
+				return nil
 			}
+			return err
 		},
 	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "Output events as a stream of json objects")
+	return cmd
 }

@@ -3,6 +3,7 @@ package compose
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,246 +13,285 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
 )
 
-// createRequest turns a service into the Engine API's create request for
-// its n-th container.
-func createRequest(p *types.Project, s types.ServiceConfig, n int, hash string) (*container.Config, *container.HostConfig, *network.NetworkingConfig, error) {
-	labels := projectLabels(p)
+// ImageName is the image a service runs: its `image:`, or for a service that
+// only has a `build:` section, <project>-<service> as docker compose names it.
+func ImageName(p *types.Project, s types.ServiceConfig) string {
+	if s.Image != "" {
+		return s.Image
+	}
+	return p.Name + "-" + s.Name
+}
+
+// ContainerName is <project>-<service>-<n>, or the service's container_name.
+func ContainerName(p *types.Project, s types.ServiceConfig, n int) string {
+	if s.ContainerName != "" {
+		return s.ContainerName
+	}
+	return fmt.Sprintf("%s-%s-%d", p.Name, s.Name, n)
+}
+
+// serviceNetworks lists the service's networks, highest priority first (then
+// by name), which is the order compose attaches them in.
+func serviceNetworks(s types.ServiceConfig) []string {
+	names := make([]string, 0, len(s.Networks))
+	for n := range s.Networks {
+		names = append(names, n)
+	}
+	prio := func(n string) int {
+		if c := s.Networks[n]; c != nil {
+			return c.Priority
+		}
+		return 0
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if pi, pj := prio(names[i]), prio(names[j]); pi != pj {
+			return pi > pj
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
+
+// networkName is the engine's name for a project network key.
+func networkName(p *types.Project, key string) string {
+	if n, ok := p.Networks[key]; ok && n.Name != "" {
+		return n.Name
+	}
+	return p.Name + "_" + key
+}
+
+// volumeName is the engine's name for a project volume key.
+func volumeName(p *types.Project, key string) string {
+	if v, ok := p.Volumes[key]; ok && v.Name != "" {
+		return v.Name
+	}
+	return p.Name + "_" + key
+}
+
+// endpoint is the endpoint configuration for one of the service's networks:
+// the service name is always an alias, so peers reach it by name.
+func endpoint(s types.ServiceConfig, key string) *network.EndpointSettings {
+	ep := &network.EndpointSettings{}
+	c := s.Networks[key]
+	if c.ServiceNameAliasEnabled() {
+		ep.Aliases = append(ep.Aliases, s.Name)
+	}
+	if c != nil {
+		ep.Aliases = append(ep.Aliases, c.Aliases...)
+		if c.Ipv4Address != "" || c.Ipv6Address != "" {
+			ep.IPAMConfig = &network.EndpointIPAMConfig{}
+			if a, err := netip.ParseAddr(c.Ipv4Address); err == nil {
+				ep.IPAMConfig.IPv4Address = a
+			}
+			if a, err := netip.ParseAddr(c.Ipv6Address); err == nil {
+				ep.IPAMConfig.IPv6Address = a
+			}
+		}
+		ep.DriverOpts = c.DriverOpts
+	}
+	return ep
+}
+
+// containerSpec is what `up` creates for replica n of a service, plus the
+// networks to connect after creation (the create call carries only one).
+type containerSpec struct {
+	Create     client.ContainerCreateOptions
+	MoreNets   map[string]*network.EndpointSettings // engine network name → endpoint
+	ConfigHash string
+}
+
+// buildContainer converts a service into a container create request.
+// imageID fills the image label; oneoff marks `compose run` containers.
+func buildContainer(p *types.Project, s types.ServiceConfig, n int, name, imageID string, oneoff bool) (containerSpec, error) {
+	hash, err := ConfigHash(s)
+	if err != nil {
+		return containerSpec{}, err
+	}
+	labels := map[string]string{}
 	for k, v := range s.Labels {
 		labels[k] = v
 	}
+	for k, v := range s.CustomLabels {
+		labels[k] = v
+	}
+	labels[LabelProject] = p.Name
 	labels[LabelService] = s.Name
 	labels[LabelNumber] = strconv.Itoa(n)
 	labels[LabelConfigHash] = hash
-	labels[LabelOneoff] = "False"
-	labels[LabelImage] = imageName(p, s)
-	var deps []string
-	for d, dep := range s.DependsOn {
-		deps = append(deps, fmt.Sprintf("%s:%s:%v", d, dep.Condition, dep.Restart))
+	labels[LabelOneoff] = pyBool(oneoff)
+	labels[LabelVersion] = ComposeVersion
+	labels[LabelWorkingDir] = p.WorkingDir
+	labels[LabelConfigFiles] = strings.Join(p.ComposeFiles, ",")
+	if imageID != "" {
+		labels[LabelImage] = imageID
 	}
-	sort.Strings(deps)
-	labels[LabelDependsOn] = strings.Join(deps, ",")
+	if deps := dependsOnLabel(s); deps != "" {
+		labels[LabelDependsOn] = deps
+	}
 
-	var env []string
-	for k, v := range s.Environment {
-		if v == nil {
-			continue
-		}
-		env = append(env, k+"="+*v)
-	}
-	sort.Strings(env)
 	cfg := &container.Config{
-		Image:        imageName(p, s),
-		Cmd:          s.Command,
-		Entrypoint:   s.Entrypoint,
-		Env:          env,
-		Labels:       labels,
-		WorkingDir:   s.WorkingDir,
-		User:         s.User,
+		Image:        ImageName(p, s),
 		Hostname:     s.Hostname,
 		Domainname:   s.DomainName,
+		User:         s.User,
+		WorkingDir:   s.WorkingDir,
 		Tty:          s.Tty,
 		OpenStdin:    s.StdinOpen,
 		StopSignal:   s.StopSignal,
+		Labels:       labels,
+		Env:          envList(s.Environment),
 		ExposedPorts: network.PortSet{},
+		Volumes:      map[string]struct{}{},
+	}
+	if s.Command != nil {
+		cfg.Cmd = []string(s.Command)
+	}
+	if s.Entrypoint != nil {
+		cfg.Entrypoint = []string(s.Entrypoint)
 	}
 	if s.StopGracePeriod != nil {
 		t := int(time.Duration(*s.StopGracePeriod).Seconds())
 		cfg.StopTimeout = &t
 	}
-	if hc := s.HealthCheck; hc != nil {
-		h := &container.HealthConfig{Test: hc.Test}
-		if hc.Disable {
-			h.Test = []string{"NONE"}
-		}
-		if hc.Interval != nil {
-			h.Interval = time.Duration(*hc.Interval)
-		}
-		if hc.Timeout != nil {
-			h.Timeout = time.Duration(*hc.Timeout)
-		}
-		if hc.StartPeriod != nil {
-			h.StartPeriod = time.Duration(*hc.StartPeriod)
-		}
-		if hc.StartInterval != nil {
-			h.StartInterval = time.Duration(*hc.StartInterval)
-		}
-		if hc.Retries != nil {
-			h.Retries = int(*hc.Retries)
-		}
-		cfg.Healthcheck = h
-	}
-	for _, e := range s.Expose {
-		port, proto, _ := strings.Cut(e, "/")
-		if proto == "" {
-			proto = "tcp"
-		}
-		pp, err := network.ParsePort(port + "/" + proto)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("service %s: expose %q: %w", s.Name, e, err)
-		}
-		cfg.ExposedPorts[pp] = struct{}{}
+	if s.HealthCheck != nil {
+		cfg.Healthcheck = healthConfig(s.HealthCheck)
 	}
 
 	hc := &container.HostConfig{
 		PortBindings:   network.PortMap{},
+		RestartPolicy:  restartPolicy(s),
 		CapAdd:         s.CapAdd,
 		CapDrop:        s.CapDrop,
 		Privileged:     s.Privileged,
 		ReadonlyRootfs: s.ReadOnly,
+		Init:           s.Init,
 		DNS:            addrs(s.DNS),
 		DNSSearch:      s.DNSSearch,
 		DNSOptions:     s.DNSOpts,
+		ExtraHosts:     s.ExtraHosts.AsList(":"),
 		GroupAdd:       s.GroupAdd,
-		SecurityOpt:    s.SecurityOpt,
-		Init:           s.Init,
-		Sysctls:        s.Sysctls,
-		ShmSize:        int64(s.ShmSize),
-		OomScoreAdj:    int(s.OomScoreAdj),
-		VolumesFrom:    s.VolumesFrom,
-		Runtime:        s.Runtime,
 		IpcMode:        container.IpcMode(s.Ipc),
 		PidMode:        container.PidMode(s.Pid),
 		UTSMode:        container.UTSMode(s.Uts),
+		SecurityOpt:    s.SecurityOpt,
+		Sysctls:        s.Sysctls,
+		ShmSize:        int64(s.ShmSize),
+		Runtime:        s.Runtime,
+		Tmpfs:          map[string]string{},
 	}
-	for _, h := range s.ExtraHosts.AsList(":") {
-		hc.ExtraHosts = append(hc.ExtraHosts, h)
+	if s.Logging != nil {
+		hc.LogConfig = container.LogConfig{Type: s.Logging.Driver, Config: s.Logging.Options}
 	}
-	if s.Restart != "" {
-		name, count, _ := strings.Cut(s.Restart, ":")
-		hc.RestartPolicy = container.RestartPolicy{Name: container.RestartPolicyMode(name)}
-		if count != "" {
-			hc.RestartPolicy.MaximumRetryCount, _ = strconv.Atoi(count)
+	for name, u := range s.Ulimits {
+		soft, hard := int64(u.Soft), int64(u.Hard)
+		if u.Single != 0 {
+			soft, hard = int64(u.Single), int64(u.Single)
+		}
+		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: name, Soft: soft, Hard: hard})
+	}
+	sort.Slice(hc.Ulimits, func(i, j int) bool { return hc.Ulimits[i].Name < hc.Ulimits[j].Name })
+	resources(s, &hc.Resources)
+
+	for _, e := range s.Expose {
+		port := e
+		if !strings.Contains(port, "/") {
+			port += "/tcp"
+		}
+		if pp, err := network.ParsePort(port); err == nil {
+			cfg.ExposedPorts[pp] = struct{}{}
 		}
 	}
-	hc.Memory = int64(s.MemLimit)
-	hc.PidsLimit = nilIfZero(s.PidsLimit)
-	if s.CPUS > 0 {
-		hc.NanoCPUs = int64(s.CPUS * 1e9)
-	}
-	hc.CPUShares = s.CPUShares
-	hc.CpusetCpus = s.CPUSet
-	if d := s.Deploy; d != nil && d.Resources.Limits != nil {
-		l := d.Resources.Limits
-		if l.MemoryBytes > 0 {
-			hc.Memory = int64(l.MemoryBytes)
+	for _, pc := range s.Ports {
+		proto := pc.Protocol
+		if proto == "" {
+			proto = "tcp"
 		}
-		if l.NanoCPUs > 0 {
-			hc.NanoCPUs = int64(float64(l.NanoCPUs) * 1e9)
-		}
-		if l.Pids > 0 {
-			hc.PidsLimit = &l.Pids
-		}
-	}
-	for _, u := range sortedUlimits(s.Ulimits) {
-		hc.Ulimits = append(hc.Ulimits, u)
-	}
-	if len(s.Tmpfs) > 0 {
-		hc.Tmpfs = map[string]string{}
-		for _, t := range s.Tmpfs {
-			path, opts, _ := strings.Cut(t, ":")
-			hc.Tmpfs[path] = opts
-		}
-	}
-	for _, port := range s.Ports {
-		pp, err := network.ParsePort(fmt.Sprintf("%d/%s", port.Target, protoOr(port.Protocol)))
+		pp, err := network.ParsePort(fmt.Sprintf("%d/%s", pc.Target, proto))
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("service %s: port %d: %w", s.Name, port.Target, err)
+			return containerSpec{}, fmt.Errorf("service %s: port %d: %w", s.Name, pc.Target, err)
 		}
 		cfg.ExposedPorts[pp] = struct{}{}
-		b := network.PortBinding{HostPort: port.Published}
-		if port.HostIP != "" {
-			ip, err := netip.ParseAddr(port.HostIP)
+		b := network.PortBinding{HostPort: pc.Published}
+		if pc.HostIP != "" {
+			ip, err := netip.ParseAddr(pc.HostIP)
 			if err != nil {
-				return nil, nil, nil, fmt.Errorf("service %s: port host_ip %q: %w", s.Name, port.HostIP, err)
+				return containerSpec{}, fmt.Errorf("service %s: port host_ip %q: %w", s.Name, pc.HostIP, err)
 			}
 			b.HostIP = ip
 		}
 		hc.PortBindings[pp] = append(hc.PortBindings[pp], b)
 	}
-	for _, v := range s.Volumes {
-		m := mount.Mount{Target: v.Target, ReadOnly: v.ReadOnly}
-		switch v.Type {
-		case types.VolumeTypeVolume:
-			m.Type = mount.TypeVolume
-			if v.Source != "" {
-				m.Source = volumeName(p, v.Source)
-			}
-			m.VolumeOptions = &mount.VolumeOptions{Labels: map[string]string{LabelProject: p.Name, LabelVolume: v.Source}}
-			if v.Volume != nil {
-				m.VolumeOptions.NoCopy = v.Volume.NoCopy
-				m.VolumeOptions.Subpath = v.Volume.Subpath
-			}
-		case types.VolumeTypeBind:
-			// -v semantics: a missing host directory is created.
-			mode := "rw"
-			if v.ReadOnly {
-				mode = "ro"
-			}
-			if v.Bind != nil && v.Bind.Propagation != "" {
-				mode += "," + v.Bind.Propagation
-			}
-			hc.Binds = append(hc.Binds, v.Source+":"+v.Target+":"+mode)
-			continue
-		case types.VolumeTypeTmpfs:
-			m.Type = mount.TypeTmpfs
-			if v.Tmpfs != nil {
-				m.TmpfsOptions = &mount.TmpfsOptions{SizeBytes: int64(v.Tmpfs.Size), Mode: 0}
-			}
-		default:
-			return nil, nil, nil, fmt.Errorf("service %s: volume type %q is not supported", s.Name, v.Type)
-		}
-		hc.Mounts = append(hc.Mounts, m)
+
+	if err := mounts(p, s, cfg, hc); err != nil {
+		return containerSpec{}, err
 	}
 
-	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
+	spec := containerSpec{ConfigHash: hash, MoreNets: map[string]*network.EndpointSettings{}}
+	netCfg := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
 	switch {
 	case s.NetworkMode != "":
 		hc.NetworkMode = container.NetworkMode(s.NetworkMode)
+		if rest, ok := strings.CutPrefix(s.NetworkMode, "service:"); ok {
+			// Resolved by the caller to the peer's first container.
+			hc.NetworkMode = container.NetworkMode("container:" + p.Name + "-" + rest + "-1")
+		}
 	default:
-		keys := make([]string, 0, len(s.Networks))
-		for k := range s.Networks {
-			keys = append(keys, k)
-		}
-		if len(keys) == 0 {
-			keys = []string{"default"}
-		}
-		sort.Strings(keys)
-		for i, k := range keys {
-			ep := &network.EndpointSettings{Aliases: []string{s.Name}}
-			if sn := s.Networks[k]; sn != nil {
-				ep.Aliases = append(ep.Aliases, sn.Aliases...)
-				if sn.Ipv4Address != "" {
-					ip, err := netip.ParseAddr(sn.Ipv4Address)
-					if err != nil {
-						return nil, nil, nil, fmt.Errorf("service %s: ipv4_address: %w", s.Name, err)
-					}
-					ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ip}
-				}
-			}
-			name := networkName(p, k)
+		for i, key := range serviceNetworks(s) {
+			name := networkName(p, key)
+			ep := endpoint(s, key)
 			if i == 0 {
 				hc.NetworkMode = container.NetworkMode(name)
+				netCfg.EndpointsConfig[name] = ep
+				continue
 			}
-			nc.EndpointsConfig[name] = ep
+			spec.MoreNets[name] = ep
 		}
 	}
-	return cfg, hc, nc, nil
+	if len(cfg.ExposedPorts) == 0 {
+		cfg.ExposedPorts = nil
+	}
+	if len(cfg.Volumes) == 0 {
+		cfg.Volumes = nil
+	}
+	if len(hc.Tmpfs) == 0 {
+		hc.Tmpfs = nil
+	}
+	spec.Create = client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hc, NetworkingConfig: netCfg}
+	return spec, nil
 }
 
-func protoOr(p string) string {
-	if p == "" {
-		return "tcp"
+func pyBool(b bool) string {
+	if b {
+		return "True"
 	}
-	return p
+	return "False"
 }
 
-func nilIfZero(n int64) *int64 {
-	if n == 0 {
-		return nil
+// dependsOnLabel is compose's "svc:condition:restart,..." form.
+func dependsOnLabel(s types.ServiceConfig) string {
+	var parts []string
+	for name, d := range s.DependsOn {
+		parts = append(parts, fmt.Sprintf("%s:%s:%t", name, d.Condition, d.Restart))
 	}
-	return &n
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// envList is the environment as KEY=VALUE, sorted; a variable with no value
+// (listed but unset in compose's environment) is left out.
+func envList(m types.MappingWithEquals) []string {
+	var out []string
+	for k, v := range m {
+		if v == nil {
+			continue
+		}
+		out = append(out, k+"="+*v)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func addrs(in []string) []netip.Addr {
@@ -264,26 +304,183 @@ func addrs(in []string) []netip.Addr {
 	return out
 }
 
-func sortedUlimits(m map[string]*types.UlimitsConfig) []*container.Ulimit {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
+func healthConfig(h *types.HealthCheckConfig) *container.HealthConfig {
+	if h.Disable {
+		return &container.HealthConfig{Test: []string{"NONE"}}
 	}
-	sort.Strings(names)
-	var out []*container.Ulimit
-	for _, n := range names {
-		u := m[n]
-		if u == nil {
-			continue
+	c := &container.HealthConfig{Test: []string(h.Test)}
+	d := func(p *types.Duration) time.Duration {
+		if p == nil {
+			return 0
 		}
-		soft, hard := int64(u.Soft), int64(u.Hard)
-		if u.Single != 0 {
-			soft, hard = int64(u.Single), int64(u.Single)
-		}
-		out = append(out, &container.Ulimit{Name: n, Soft: soft, Hard: hard})
+		return time.Duration(*p)
 	}
-	return out
+	c.Interval, c.Timeout, c.StartPeriod, c.StartInterval = d(h.Interval), d(h.Timeout), d(h.StartPeriod), d(h.StartInterval)
+	if h.Retries != nil {
+		c.Retries = int(*h.Retries)
+	}
+	return c
 }
 
-func parsePrefix(s string) (netip.Prefix, error) { return netip.ParsePrefix(s) }
-func parseAddr(s string) (netip.Addr, error)     { return netip.ParseAddr(s) }
+// restartPolicy reads `restart:` (or deploy.restart_policy when that is all
+// there is).
+func restartPolicy(s types.ServiceConfig) container.RestartPolicy {
+	r := s.Restart
+	if r == "" && s.Deploy != nil && s.Deploy.RestartPolicy != nil {
+		rp := s.Deploy.RestartPolicy
+		switch rp.Condition {
+		case "any":
+			r = "always"
+		case "on-failure":
+			r = "on-failure"
+			if rp.MaxAttempts != nil {
+				r += ":" + strconv.FormatUint(*rp.MaxAttempts, 10)
+			}
+		case "none":
+			r = "no"
+		}
+	}
+	name, count, _ := strings.Cut(r, ":")
+	p := container.RestartPolicy{Name: container.RestartPolicyMode(name)}
+	if name == "" {
+		p.Name = container.RestartPolicyDisabled
+	}
+	p.MaximumRetryCount, _ = strconv.Atoi(count)
+	return p
+}
+
+// resources applies the service-level limits, then deploy.resources.limits
+// (which win, as in compose).
+func resources(s types.ServiceConfig, r *container.Resources) {
+	r.Memory = int64(s.MemLimit)
+	r.MemoryReservation = int64(s.MemReservation)
+	r.MemorySwap = int64(s.MemSwapLimit)
+	r.CPUShares = s.CPUShares
+	r.CPUQuota = s.CPUQuota
+	r.CPUPeriod = s.CPUPeriod
+	r.CpusetCpus = s.CPUSet
+	r.CgroupParent = s.CgroupParent
+	if s.CPUS > 0 {
+		r.NanoCPUs = int64(float64(s.CPUS) * 1e9)
+	}
+	if s.PidsLimit != 0 {
+		v := s.PidsLimit
+		r.PidsLimit = &v
+	}
+	if s.Deploy == nil {
+		return
+	}
+	if l := s.Deploy.Resources.Limits; l != nil {
+		if l.MemoryBytes > 0 {
+			r.Memory = int64(l.MemoryBytes)
+		}
+		if l.NanoCPUs > 0 {
+			r.NanoCPUs = int64(float64(l.NanoCPUs) * 1e9)
+		}
+		if l.Pids != 0 {
+			v := l.Pids
+			r.PidsLimit = &v
+		}
+	}
+	if rs := s.Deploy.Resources.Reservations; rs != nil && rs.MemoryBytes > 0 {
+		r.MemoryReservation = int64(rs.MemoryBytes)
+	}
+}
+
+// mounts turns volumes, tmpfs, secrets and configs into Binds (which create
+// a missing host path, as docker compose does by default), Tmpfs and Mounts
+// (for options only the mount API carries).
+func mounts(p *types.Project, s types.ServiceConfig, cfg *container.Config, hc *container.HostConfig) error {
+	for _, t := range s.Tmpfs {
+		target, opts, _ := strings.Cut(t, ":")
+		hc.Tmpfs[target] = opts
+	}
+	for _, v := range s.Volumes {
+		switch v.Type {
+		case types.VolumeTypeVolume:
+			if v.Source == "" {
+				cfg.Volumes[v.Target] = struct{}{}
+				continue
+			}
+			name := volumeName(p, v.Source)
+			if v.Volume != nil && v.Volume.Subpath != "" {
+				hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeVolume, Source: name, Target: v.Target, ReadOnly: v.ReadOnly,
+					VolumeOptions: &mount.VolumeOptions{NoCopy: v.Volume.NoCopy, Subpath: v.Volume.Subpath}})
+				continue
+			}
+			opts := []string{"rw"}
+			if v.ReadOnly {
+				opts[0] = "ro"
+			}
+			if v.Volume != nil && v.Volume.NoCopy {
+				opts = append(opts, "nocopy")
+			}
+			hc.Binds = append(hc.Binds, name+":"+v.Target+":"+strings.Join(opts, ","))
+		case types.VolumeTypeBind:
+			if v.Bind != nil && !bool(v.Bind.CreateHostPath) {
+				// The mount API refuses a missing host path, which is what
+				// create_host_path: false asks for.
+				m := mount.Mount{Type: mount.TypeBind, Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly}
+				if v.Bind.Propagation != "" {
+					m.BindOptions = &mount.BindOptions{Propagation: mount.Propagation(v.Bind.Propagation)}
+				}
+				hc.Mounts = append(hc.Mounts, m)
+				continue
+			}
+			opts := []string{"rw"}
+			if v.ReadOnly {
+				opts[0] = "ro"
+			}
+			if v.Bind != nil {
+				if v.Bind.SELinux != "" {
+					opts = append(opts, v.Bind.SELinux)
+				}
+				if v.Bind.Propagation != "" {
+					opts = append(opts, v.Bind.Propagation)
+				}
+			}
+			hc.Binds = append(hc.Binds, v.Source+":"+v.Target+":"+strings.Join(opts, ","))
+		case types.VolumeTypeTmpfs:
+			var opts []string
+			if v.Tmpfs != nil {
+				if v.Tmpfs.Size > 0 {
+					opts = append(opts, fmt.Sprintf("size=%d", v.Tmpfs.Size))
+				}
+				if v.Tmpfs.Mode != 0 {
+					opts = append(opts, fmt.Sprintf("mode=%o", v.Tmpfs.Mode))
+				}
+			}
+			hc.Tmpfs[v.Target] = strings.Join(opts, ",")
+		default:
+			return fmt.Errorf("service %s: volume type %q is not supported", s.Name, v.Type)
+		}
+	}
+	// File-backed secrets and configs are read-only binds, where compose
+	// puts them; inline ones are copied in after creation (see copyInline).
+	for _, ref := range s.Secrets {
+		sec, ok := p.Secrets[ref.Source]
+		if !ok || sec.File == "" {
+			continue
+		}
+		target := ref.Target
+		if target == "" {
+			target = ref.Source
+		}
+		if !path.IsAbs(target) {
+			target = "/run/secrets/" + target
+		}
+		hc.Binds = append(hc.Binds, sec.File+":"+target+":ro")
+	}
+	for _, ref := range s.Configs {
+		c, ok := p.Configs[ref.Source]
+		if !ok || c.File == "" {
+			continue
+		}
+		target := ref.Target
+		if target == "" {
+			target = "/" + ref.Source
+		}
+		hc.Binds = append(hc.Binds, c.File+":"+target+":ro")
+	}
+	return nil
+}

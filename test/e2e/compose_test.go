@@ -205,3 +205,103 @@ func TestComposeBadInput(t *testing.T) {
 		})
 	}
 }
+
+// The other commands on a small project of plain busybox services: scale,
+// run, exec exit codes, stop/start/restart, top, images, config, orphans.
+func TestComposeCommands(t *testing.T) {
+	e := need(t)
+	dir := t.TempDir()
+	yaml := `
+services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "echo app up; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    environment: [WHO=app]
+  job:
+    image: busybox
+    command: ["sh", "-c", "echo job ran"]
+  debug:
+    image: busybox
+    profiles: [dev]
+    command: ["sleep", "1000"]
+`
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	project := uniq("cmd")
+	c := func(args ...string) result {
+		t.Helper()
+		return e.compose(t, dir, nil, append([]string{"-p", project}, args...)...)
+	}
+	ok := func(args ...string) string {
+		t.Helper()
+		r := c(args...)
+		if r.code != 0 {
+			t.Fatalf("compose %v: %s", args, r)
+		}
+		return r.stdout
+	}
+	defer c("down", "-v", "--remove-orphans", "-t", "1")
+
+	ok("up", "-d", "--scale", "app=2")
+	ps := ok("ps", "--format", "{{.Name}} {{.Service}}")
+	for _, want := range []string{project + "-app-1 app", project + "-app-2 app"} {
+		if !strings.Contains(ps, want) {
+			t.Fatalf("ps lacks %q:\n%s", want, ps)
+		}
+	}
+	if strings.Contains(ps, "debug") {
+		t.Fatalf("a service of a disabled profile was started:\n%s", ps)
+	}
+	if all := ok("ps", "-a", "--services"); !strings.Contains(all, "job") {
+		t.Fatalf("ps -a --services: %q", all)
+	}
+	if labels := strings.TrimSpace(e.ok(t, "inspect", "-f", `{{index .Config.Labels "com.docker.compose.container-number"}} {{index .Config.Labels "com.docker.compose.oneoff"}} {{index .Config.Labels "com.docker.compose.project"}}`, project+"-app-2")); labels != "2 False "+project {
+		t.Fatalf("labels of app-2: %q", labels)
+	}
+	if r := c("exec", "-T", "app", "sh", "-c", "echo $WHO; exit 7"); r.code != 7 || !strings.Contains(r.stdout, "app") {
+		t.Fatalf("exec: %s", r)
+	}
+	if out := ok("run", "--rm", "-T", "job", "sh", "-c", "echo one-off $((6*7))"); !strings.Contains(out, "one-off 42") {
+		t.Fatalf("run: %q", out)
+	}
+	if left := e.ok(t, "ps", "-aq", "--filter", "label=com.docker.compose.oneoff=True", "--filter", "label=com.docker.compose.project="+project); left != "" {
+		t.Fatalf("run --rm left %q", left)
+	}
+	if r := c("run", "--rm", "-T", "job", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("run exit code: %s", r)
+	}
+	if top := ok("top", "app"); !strings.Contains(top, project+"-app-1") || !strings.Contains(top, "PID") {
+		t.Fatalf("top:\n%s", top)
+	}
+	if imgs := ok("images"); !strings.Contains(imgs, "busybox") || !strings.Contains(imgs, project+"-app-1") {
+		t.Fatalf("images:\n%s", imgs)
+	}
+	if cfg := ok("config", "--services"); strings.Fields(cfg)[0] != "app" {
+		t.Fatalf("config --services: %q", cfg)
+	}
+	ok("stop", "-t", "1", "app")
+	if ps := ok("ps", "-q", "app"); ps != "" {
+		t.Fatalf("stop left running: %q", ps)
+	}
+	ok("start", "app")
+	ok("restart", "-t", "1", "app")
+	if ps := strings.Fields(ok("ps", "-q", "app")); len(ps) != 2 {
+		t.Fatalf("after start/restart %d running", len(ps))
+	}
+	if logs := ok("logs", "app"); !strings.Contains(logs, project+"-app-1  | app up") {
+		t.Fatalf("logs prefix:\n%s", logs)
+	}
+	// Dropping a service from the file leaves an orphan: up warns, and
+	// --remove-orphans removes it.
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(strings.Split(yaml, "  job:")[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := ok("up", "-d", "--scale", "app=1"); !strings.Contains(out, "Found orphan containers") || !strings.Contains(out, project+"-app-2  Removed") {
+		t.Fatalf("up after dropping job:\n%s", out)
+	}
+	ok("up", "-d", "--remove-orphans")
+	if left := e.ok(t, "ps", "-aq", "--filter", "name="+project+"-job"); left != "" {
+		t.Fatalf("orphan kept: %q", left)
+	}
+}
