@@ -9,6 +9,8 @@ import (
 	"context"
 	"io"
 
+	cerrdefs "github.com/containerd/errdefs"
+
 	"github.com/moby/moby/client"
 )
 
@@ -28,6 +30,7 @@ type API interface {
 	ContainerAttach(ctx context.Context, id string, options client.ContainerAttachOptions) (client.ContainerAttachResult, error)
 
 	ExecCreate(ctx context.Context, id string, options client.ExecCreateOptions) (client.ExecCreateResult, error)
+	ExecStart(ctx context.Context, execID string, options client.ExecStartOptions) (client.ExecStartResult, error)
 	ExecAttach(ctx context.Context, execID string, options client.ExecAttachOptions) (client.ExecAttachResult, error)
 	ExecInspect(ctx context.Context, execID string, options client.ExecInspectOptions) (client.ExecInspectResult, error)
 
@@ -64,3 +67,6 @@ type Service struct {
 	// Version is recorded in com.docker.compose.version.
 	Version string
 }
+
+// isNotFound recognises a 404 from the Engine API client.
+func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
