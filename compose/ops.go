@@ -547,3 +547,23 @@ func contains(l []string, s string) bool {
 	}
 	return false
 }
+
+// Remove removes the project's stopped containers (`compose rm`).
+func (c *Service) Remove(ctx context.Context, p *types.Project, services []string, volumes bool) error {
+	cts, err := c.listContainers(ctx, p.Name, false, services...)
+	if err != nil {
+		return err
+	}
+	pr := c.progress()
+	for _, ct := range cts {
+		if ct.State == container.StateRunning || ct.State == container.StateRestarting {
+			continue
+		}
+		pr.event("Container", name(ct), "Removing")
+		if _, err := c.API.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{RemoveVolumes: volumes}); err != nil {
+			return fmt.Errorf("remove %s: %w", name(ct), err)
+		}
+		pr.event("Container", name(ct), "Removed")
+	}
+	return nil
+}
