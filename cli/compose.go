@@ -35,7 +35,11 @@ type composeFlags struct {
 func addComposeCommands(root *cobra.Command, env *Env) {
 	f := &composeFlags{}
 	cmd := &cobra.Command{Use: "compose [OPTIONS] COMMAND", Short: "Define and run multi-container applications"}
-	fs := cmd.PersistentFlags()
+	// compose's -f (file) is its own flag, parsed before the subcommand's,
+	// so `compose -f x logs -f` works as in docker compose: cobra must
+	// traverse parents' flags for that.
+	root.TraverseChildren = true
+	fs := cmd.Flags()
 	fs.StringArrayVarP(&f.files, "file", "f", nil, "Compose configuration files")
 	fs.StringVarP(&f.project, "project-name", "p", "", "Project name")
 	fs.StringArrayVar(&f.profiles, "profile", nil, "Specify a profile to enable")

@@ -7,7 +7,9 @@ package compose
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 
@@ -70,3 +72,11 @@ type Service struct {
 
 // isNotFound recognises a 404 from the Engine API client.
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
+
+// missing names the daemon feature behind a 404 for an unknown route.
+func missing(err error, feature string) error {
+	if err != nil && strings.Contains(err.Error(), "page not found") {
+		return fmt.Errorf("%w (the daemon does not implement %s)", err, feature)
+	}
+	return err
+}

@@ -296,7 +296,7 @@ func (c *Service) Exec(ctx context.Context, project string, o ExecOptions) (int,
 		AttachStdin: o.In != nil && !o.Detach, AttachStdout: !o.Detach, AttachStderr: !o.Detach,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("exec in %s: %w", name(*target), err)
+		return 0, fmt.Errorf("exec in %s: %w", name(*target), missing(err, "exec"))
 	}
 	if o.Detach {
 		_, err := c.API.ExecStart(ctx, ex.ID, client.ExecStartOptions{Detach: true})
@@ -356,7 +356,7 @@ func (c *Service) Run(ctx context.Context, p *types.Project, o RunOptions) (int,
 			deps = append(deps, d)
 		}
 		if len(deps) > 0 {
-			if err := c.Up(ctx, p, UpOptions{Services: deps}); err != nil {
+			if err := c.Up(ctx, p, UpOptions{Services: deps, NoRecreate: true}); err != nil {
 				return 0, err
 			}
 		}
@@ -477,7 +477,7 @@ func (c *Service) Top(ctx context.Context, project string, services []string) ([
 	for _, ct := range cts {
 		res, err := c.API.ContainerTop(ctx, ct.ID, client.ContainerTopOptions{})
 		if err != nil {
-			return nil, fmt.Errorf("top %s: %w", name(ct), err)
+			return nil, fmt.Errorf("top %s: %w", name(ct), missing(err, "top"))
 		}
 		out = append(out, TopResult{Name: name(ct), ContainerTopResult: res})
 	}

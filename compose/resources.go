@@ -76,7 +76,7 @@ func (c *Service) ensureVolumes(ctx context.Context, p *types.Project, pr *progr
 		pr.event("Volume", v.Name, "Creating")
 		if _, err := c.API.VolumeCreate(ctx, client.VolumeCreateOptions{Name: v.Name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}); err != nil {
 			pr.event("Volume", v.Name, "Error")
-			return fmt.Errorf("create volume %s: %w", v.Name, err)
+			return fmt.Errorf("create volume %s: %w", v.Name, missing(err, "named volumes"))
 		}
 		pr.event("Volume", v.Name, "Created")
 	}
