@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/compose-spec/compose-go/v2/graph"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/client"
 )
@@ -29,18 +28,14 @@ func (c *Service) Down(ctx context.Context, p *types.Project, o DownOptions) err
 		return err
 	}
 	// Dependents stop before what they depend on.
-	err = graph.InDependencyOrder(ctx, p, func(ctx context.Context, svc string, s types.ServiceConfig) error {
+	for _, svc := range inOrder(p, p.ServiceNames(), true) {
 		for _, ct := range all {
 			if ct.Labels[LabelService] == svc {
-				if err := c.removeContainer(ctx, ct, s, pr); err != nil {
+				if err := c.removeContainer(ctx, ct, p.Services[svc], pr); err != nil {
 					return err
 				}
 			}
 		}
-		return nil
-	}, graph.InReverseOrder, graph.WithMaxConcurrency(1))
-	if err != nil {
-		return err
 	}
 	// What is left belongs to no enabled service: one-offs and orphans.
 	for _, ct := range all {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/compose-spec/compose-go/v2/graph"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -57,16 +56,17 @@ func (c *Service) Up(ctx context.Context, p *types.Project, o UpOptions) error {
 	if err := c.ensureVolumes(ctx, p, pr); err != nil {
 		return err
 	}
-	err := graph.InDependencyOrder(ctx, p, func(ctx context.Context, _ string, s types.ServiceConfig) error {
+	// Sequential, dependencies first: a failed dependency stops the rest.
+	for _, svc := range inOrder(p, p.ServiceNames(), false) {
+		s := p.Services[svc]
 		if !o.NoStart {
 			if err := c.waitDependencies(ctx, p, s, pr); err != nil {
 				return err
 			}
 		}
-		return c.converge(ctx, p, s, o, pr)
-	}, graph.WithMaxConcurrency(1))
-	if err != nil {
-		return err
+		if err := c.converge(ctx, p, s, o, pr); err != nil {
+			return err
+		}
 	}
 	if o.Wait && !o.NoStart {
 		wctx := ctx
