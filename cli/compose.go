@@ -33,12 +33,41 @@ type composeFlags struct {
 
 // addComposeCommands adds `compose` and its subcommands.
 func addComposeCommands(root *cobra.Command, env *Env) {
-	f := &composeFlags{}
-	cmd := &cobra.Command{Use: "compose [OPTIONS] COMMAND", Short: "Define and run multi-container applications"}
-	// compose's -f (file) is its own flag, parsed before the subcommand's,
-	// so `compose -f x logs -f` works as in docker compose: cobra must
-	// traverse parents' flags for that.
-	root.TraverseChildren = true
+	// compose's -f (file) and its subcommands' -f (logs --follow) coexist
+	// as in docker compose: compose's own flags are parsed before the
+	// subcommand's. cobra does that only with TraverseChildren, which would
+	// change every other command's parsing, so compose runs its own tree.
+	outer := &cobra.Command{
+		Use:                "compose [OPTIONS] COMMAND",
+		Short:              "Define and run multi-container applications",
+		DisableFlagParsing: true,
+		RunE: func(c *cobra.Command, args []string) error {
+			inner := newComposeTree(env, &composeFlags{})
+			inner.SetArgs(args)
+			inner.SetIn(env.In)
+			inner.SetOut(env.Out)
+			inner.SetErr(env.Err)
+			_, err := inner.ExecuteContextC(c.Context())
+			return err
+		},
+	}
+	root.AddCommand(outer)
+}
+
+// newComposeTree is `compose` with its flags and subcommands.
+func newComposeTree(env *Env, f *composeFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:              "compose [OPTIONS] COMMAND",
+		Short:            "Define and run multi-container applications",
+		TraverseChildren: true,
+		SilenceErrors:    true,
+		SilenceUsage:     true,
+	}
+	cmd.DisableFlagsInUseLine = true
+	// This tree's root is "compose": name the full command in errors.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return StatusError{Code: 125, Status: fmt.Sprintf("%s\n\nUsage:  berth %s\n\nRun 'berth %s --help' for more information", err, c.UseLine(), c.CommandPath())}
+	})
 	fs := cmd.Flags()
 	fs.StringArrayVarP(&f.files, "file", "f", nil, "Compose configuration files")
 	fs.StringVarP(&f.project, "project-name", "p", "", "Project name")
@@ -53,7 +82,10 @@ func addComposeCommands(root *cobra.Command, env *Env) {
 		composeSimpleCmd(env, f, "stop"), composeSimpleCmd(env, f, "restart"), composeConfigCmd(env, f),
 		composeImagesCmd(env, f), composeTopCmd(env, f), composeEventsCmd(env, f), composeRmCmd(env, f),
 	)
-	root.AddCommand(cmd)
+	for _, c := range cmd.Commands() {
+		c.DisableFlagsInUseLine = true
+	}
+	return cmd
 }
 
 // load reads the project as the global flags say.
