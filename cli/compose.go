@@ -43,6 +43,9 @@ func addComposeCommands(root *cobra.Command, env *Env) {
 		DisableFlagParsing: true,
 		RunE: func(c *cobra.Command, args []string) error {
 			inner := newComposeTree(env, &composeFlags{})
+			// Flag parsing is off here, so berth's own flags given before
+			// `compose` (-H, --tls...) arrive in args: the tree parses them.
+			inner.Flags().AddFlagSet(root.PersistentFlags())
 			inner.SetArgs(args)
 			inner.SetIn(env.In)
 			inner.SetOut(env.Out)
