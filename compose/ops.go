@@ -176,7 +176,7 @@ func (c *Service) Logs(ctx context.Context, project string, o LogsOptions) error
 	for _, ct := range cts {
 		prefix := ""
 		if !o.NoPrefix {
-			prefix = fmt.Sprintf("%-*s | ", width, shortName(project, ct))
+			prefix = fmt.Sprintf("%-*s | ", width+1, shortName(project, ct))
 		}
 		wg.Add(1)
 		go func() {
