@@ -91,6 +91,7 @@ services:
     environment:
       COLOR: ${COLOR:-blue}
     networks: [front]
+    stop_grace_period: 1s
   client:
     image: busybox
     command: ["sh", "-c", "while true; do wget -qO- http://web:8080/index.html && sleep 1; done"]
