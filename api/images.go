@@ -39,8 +39,9 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	switch {
 	case q.Get("fromImage") != "":
-		// No registry client yet: to docker run the image simply does not
-		// exist, which is what it reports after its pull attempt.
+		if b, ok := s.backend.(DistributionBackend); ok {
+			return s.pull(w, r, b)
+		}
 		ref := q.Get("fromImage")
 		if tag := q.Get("tag"); tag != "" {
 			ref += ":" + tag
@@ -115,6 +116,12 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		writeJSON(w, http.StatusOK, img)
+	case "get":
+		b, ok := s.backend.(ImageArchiveBackend)
+		if !ok {
+			return errPageNotFound
+		}
+		return s.save(w, r, []string{name}, b)
 	case "history":
 		hist, err := s.backend.ImageHistory(r.Context(), name)
 		if err != nil {
@@ -131,7 +138,11 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	name, action, ok := splitImagePath(r.URL.Path)
 	if ok && action == "push" {
-		return errdefs.NotImplemented(errNotImplemented("pushing images is not supported yet"))
+		b, isDist := s.backend.(DistributionBackend)
+		if !isDist {
+			return errdefs.NotImplemented(errNotImplemented("pushing images is not supported"))
+		}
+		return s.push(w, r, name, b)
 	}
 	if !ok || action != "tag" {
 		return errPageNotFound

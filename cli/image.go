@@ -160,6 +160,7 @@ func displayJSON(out io.Writer, r io.Reader) error {
 
 func newPullCmd(env *Env) *cobra.Command {
 	var quiet bool
+	var platform string
 	cmd := &cobra.Command{
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Download an image from a registry",
@@ -169,11 +170,7 @@ func newPullCmd(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := env.Out
-			if quiet {
-				out = io.Discard
-			}
-			if err := pullImage(context.Background(), env, c, args[0], out); err != nil {
+			if err := pullWithProgress(context.Background(), env, c, args[0], platform, quiet); err != nil {
 				return err
 			}
 			if quiet {
@@ -183,6 +180,7 @@ func newPullCmd(env *Env) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
+	cmd.Flags().StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"github.com/moby/moby/api/types/jsonstream"
 	"io"
 	"path/filepath"
 	"time"
@@ -31,7 +32,8 @@ func newBuilder(cfg Config, d *Daemon) (*build.Builder, error) {
 			Runtime:   rt,
 			BundleDir: filepath.Join(cfg.ExecRoot, "build", "bundles"),
 		},
-		Root: filepath.Join(cfg.DataRoot, "build"),
+		Puller: buildPuller{d},
+		Root:   filepath.Join(cfg.DataRoot, "build"),
 		// Small contexts unpack on tmpfs: the exec root when it is one
 		// (/run/berth), else /dev/shm.
 		ScratchDirs: []string{
@@ -82,4 +84,25 @@ func (d *Daemon) BuildPrune(ctx context.Context, all bool, keepStorage int64) (*
 		return nil, err
 	}
 	return &api.BuildPruneReport{CachesDeleted: rep.CachesDeleted, SpaceReclaimed: rep.SpaceReclaimed}, nil
+}
+
+// buildPuller pulls the images a build needs (FROM, --pull), reporting
+// progress as plain lines in the build's output.
+type buildPuller struct{ d *Daemon }
+
+func (p buildPuller) Pull(ctx context.Context, ref, platform string, out io.Writer) error {
+	err := p.d.PullImage(ctx, ref, "", platform, "", func(m jsonstream.Message) {
+		if m.Status == "" || m.Progress != nil && m.Status == "Downloading" {
+			return
+		}
+		if m.ID != "" {
+			fmt.Fprintf(out, "%s: %s\n", m.ID, m.Status)
+		} else {
+			fmt.Fprintln(out, m.Status)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return nil
 }

@@ -21,6 +21,11 @@ type Config struct {
 	GitCommit string
 	BuildTime string
 
+	// InsecureRegistries are reached over plain HTTP (loopback always is);
+	// RegistryMirrors serve Docker Hub's images first.
+	InsecureRegistries []string
+	RegistryMirrors    []string
+
 	// Sec configures --init and the runtimes (daemon/spec_sec.go).
 	Sec SecConfig
 	// Bridge and BridgeIP (--bridge, --bip) are the default bridge's name

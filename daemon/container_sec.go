@@ -380,11 +380,7 @@ func (d *Daemon) containerFS(ctx context.Context, name string) (containerfs.FS, 
 			f.Mounts = append(f.Mounts, containerfs.Mount{Source: m.src, Dest: m.dst})
 		}
 	}
-	for _, b := range c.HostConfig.Binds {
-		if m, err := parseBind(b); err == nil {
-			f.Mounts = append(f.Mounts, containerfs.Mount{Source: m.Source, Dest: m.Destination, ReadOnly: contains(m.Options, "ro")})
-		}
-	}
+	f.Mounts = append(f.Mounts, d.volumeFSMounts(c)...) // volumes.go
 	c.mu.Unlock()
 	release := func() {
 		c.mu.Lock()

@@ -106,10 +106,16 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 		removed:    make(chan struct{}),
 	}
 	close(c.exited)
+	madeVolumes, err := d.resolveMounts(c, img) // volumes.go
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := d.containers.add(c); err != nil {
+		d.removeVolumes(madeVolumes)
 		return container.CreateResponse{}, err
 	}
 	if err := d.createOnDisk(ctx, c, img); err != nil {
+		d.removeVolumes(madeVolumes)
 		d.containers.delete(c)
 		d.images.RemoveRootfs(context.WithoutCancel(ctx), c.ID)
 		os.RemoveAll(c.dir)

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/filters"
 	"github.com/berth-dev/berth/image"
 	"github.com/berth-dev/berth/shim"
+	"github.com/berth-dev/berth/volume"
 	eventtypes "github.com/moby/moby/api/types/events"
 )
 
@@ -30,9 +31,11 @@ type Daemon struct {
 	events     *events.Bus
 	shims      *shim.Launcher
 	started    time.Time
+	ctr        *ctrService    // execs and health checks (ctr.go)
 	removals   sync.WaitGroup // removed containers' files being deleted
 	builder    *build.Builder // build.go
 	net        *netService
+	volumes    *volume.Store // volumes.go
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -69,8 +72,13 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		containers: newContainerStore(),
 		events:     events.New(),
 		started:    time.Now(),
+		ctr:        newCtrService(),
 	}
 	if d.builder, err = newBuilder(cfg, d); err != nil {
+		imgs.Close()
+		return nil, err
+	}
+	if err := d.openVolumes(); err != nil {
 		imgs.Close()
 		return nil, err
 	}
@@ -124,6 +132,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			continue
 		}
 		if c.State.running() {
+			d.reattachVolumes(c) // volumes.go
 			d.reconnect(ctx, c)
 		}
 	}
@@ -151,6 +160,7 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 		c.mu.Lock()
 		c.shim = cl
 		c.exited = make(chan struct{})
+		d.startHealth(c, c.Config.Healthcheck, c.State.StartedAt, c.exited) // health.go
 		c.mu.Unlock()
 		go d.monitor(c, cl)
 		return
@@ -173,6 +183,7 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 	os.RemoveAll(c.stateDir)
 	d.images.UnmountRootfs(ctx, c.ID)
 	d.netRelease(c)
+	d.releaseVolumes(c)
 }
 
 // SubscribeEvents implements api.SystemBackend.

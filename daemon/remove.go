@@ -66,6 +66,9 @@ func (d *Daemon) removeContainer(ctx context.Context, c *Container, force, remov
 	releasing := c.releasing
 	c.mu.Unlock()
 	d.containers.delete(c)
+	if removeVolumes {
+		d.removeAnonymousVolumes(c) // volumes.go
+	}
 	c.mu.Lock()
 	d.containerEvent(c, eventtypes.ActionDestroy, nil)
 	close(c.removed)

@@ -42,6 +42,7 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
 		d.netRelease(c)
+		d.releaseVolumes(c)
 		c.save()
 		d.failPending(c, err)
 		c.notifyStart()
@@ -58,6 +59,7 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 		d.log.Error("save container state", "id", c.ID, "err", err)
 	}
 	d.containerEvent(c, eventtypes.ActionStart, nil)
+	d.startHealth(c, c.Config.Healthcheck, c.State.StartedAt, c.exited) // health.go
 	go d.monitor(c, cl)
 	return nil
 }
@@ -187,6 +189,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	d.containerEvent(c, eventtypes.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
 	c.mu.Unlock()
 	d.netRelease(c)
+	d.releaseVolumes(c)
 
 	release := func() {
 		if err := cl.Shutdown(ctx); err != nil {

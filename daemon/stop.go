@@ -109,6 +109,7 @@ func (d *Daemon) signal(ctx context.Context, c *Container, sig syscall.Signal) e
 		}
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
+	d.thawAfterKill(c, sig) // ctr_more.go
 	return nil
 }
 

@@ -104,18 +104,6 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-func TestParseBind(t *testing.T) {
-	m, err := parseBind("/srv/data:/data:ro")
-	if err != nil || m.Source != "/srv/data" || m.Destination != "/data" || m.Options[len(m.Options)-1] != "ro" {
-		t.Fatalf("parseBind = %+v, %v", m, err)
-	}
-	for _, bad := range []string{"data:/data", "/a", "/a:b", "/a:/b:rx", "/a:/b:ro:x"} {
-		if _, err := parseBind(bad); !errdefs.IsInvalidParameter(err) {
-			t.Errorf("parseBind(%q) error = %v, want invalid parameter", bad, err)
-		}
-	}
-}
-
 func TestValidateHostConfig(t *testing.T) {
 	cases := []struct {
 		hc container.HostConfig

@@ -230,18 +230,8 @@ func (s *Store) Put(ctx context.Context, src View, opts PutOptions) (*Image, err
 	if len(layers) != len(cfg.RootFS.DiffIDs) || len(layers) != len(m.Layers) {
 		return nil, errdefs.InvalidParameterf("put: %d layers, %d diff IDs, %d manifest layers", len(layers), len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
-	chain := chainIDs(cfg.RootFS.DiffIDs)
 	// Skip the bottom layers already present; ingest the rest.
-	have := 0
-	s.db.View(func(tx *bolt.Tx) error {
-		for have < len(chain) {
-			if _, err := getSnapshot(tx, chain[have]); err != nil || !s.content.exists(m.Layers[have].Digest) {
-				break
-			}
-			have++
-		}
-		return nil
-	})
+	have := s.HaveLayers(ctx, cfg.RootFS.DiffIDs, m.Layers)
 	// Layers unpack independently (each snapshot holds only its own diff),
 	// so they are fetched and unpacked in parallel.
 	ingestedLayers := make([]*ingested, len(layers)-have)
@@ -278,6 +268,23 @@ func (s *Store) Put(ctx context.Context, src View, opts PutOptions) (*Image, err
 }
 
 const maxParallelLayers = 3
+
+// HaveLayers counts the bottom layers of an image (given by its diff IDs
+// and layer descriptors) that the store already has, snapshot and blob.
+func (s *Store) HaveLayers(ctx context.Context, diffIDs []digest.Digest, layers []ocispec.Descriptor) int {
+	chain := chainIDs(diffIDs)
+	have := 0
+	s.db.View(func(tx *bolt.Tx) error {
+		for have < len(chain) && have < len(layers) {
+			if _, err := getSnapshot(tx, chain[have]); err != nil || !s.content.exists(layers[have].Digest) {
+				break
+			}
+			have++
+		}
+		return nil
+	})
+	return have
+}
 
 // firstError prefers a real failure over the cancellations it caused.
 func firstError(errs []error) error {

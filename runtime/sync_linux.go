@@ -17,6 +17,7 @@ const (
 	msgGo      byte = 'g' // parent → init: in the cgroup, limits set
 	msgConsole byte = 'c' // init → parent: pty master attached
 	msgError   byte = 'e' // init → parent: setup failed, body is the message
+	msgExec    byte = 'x' // parent → init: an exec plan (join a running container)
 )
 
 func sendMsg(sock int, kind byte, body []byte, fd int) error {

@@ -277,6 +277,7 @@ type server struct {
 	console  *os.File
 	winsize  *unix.Winsize // the last size asked for
 	subs     map[*subscriber]struct{}
+	execs    map[string]*os.File // terminals of running execs, by exec id
 	status   ExitStatus
 	logErr   atomic.Bool // a log write failed (reported once)
 
@@ -316,6 +317,9 @@ func (s *server) handle(conn net.Conn) {
 	case "wait":
 		s.wait(conn, br)
 		return
+	case "exec":
+		s.exec(conn, br, req)
+		return
 	}
 	defer conn.Close()
 	var res response
@@ -332,7 +336,11 @@ func (s *server) handle(conn net.Conn) {
 	case "signal":
 		err2 = s.signal(syscall.Signal(req.Signal))
 	case "resize":
-		err2 = s.resize(req.Height, req.Width)
+		if req.ExecID != "" {
+			err2 = s.resizeExec(req.ExecID, req.Height, req.Width)
+		} else {
+			err2 = s.resize(req.Height, req.Width)
+		}
 	case "shutdown":
 		if err2 = s.shutdown(); err2 == nil {
 			reply(conn, res)

@@ -66,6 +66,8 @@ type Options struct {
 	DNS         []string
 	Tmpfs       []string
 	Volumes     []string
+	Mounts      []string
+	VolumesFrom []string
 	Publish     []string
 	PublishAll  bool
 	Expose      []string
@@ -82,12 +84,14 @@ type Options struct {
 	CIDFile     string
 	sec         secOptions
 	flags       *pflag.FlagSet
+	health      *healthFlags // health.go
 }
 
 // AddFlags registers docker's container flags on fs. detachable adds the
 // run-only flags (-d, --sig-proxy, --detach-keys).
 func AddFlags(fs *pflag.FlagSet, run bool) *Options {
 	o := &Options{flags: fs}
+	o.health = addHealthFlags(fs)
 	fs.SetInterspersed(false) // everything after IMAGE belongs to the command
 	// -h is --hostname here, as in docker; help keeps only its long form.
 	fs.Bool("help", false, "Print usage")
@@ -137,6 +141,8 @@ func AddFlags(fs *pflag.FlagSet, run bool) *Options {
 	fs.StringArrayVar(&o.DNS, "dns", nil, "Set custom DNS servers")
 	fs.StringArrayVar(&o.Tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
 	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "Bind mount a volume")
+	fs.StringArrayVar(&o.Mounts, "mount", nil, "Attach a filesystem mount to the container")
+	fs.StringArrayVar(&o.VolumesFrom, "volumes-from", nil, "Mount volumes from the specified container(s)")
 	fs.StringArrayVarP(&o.Publish, "publish", "p", nil, "Publish a container's port(s) to the host")
 	fs.BoolVarP(&o.PublishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
 	fs.StringArrayVar(&o.Expose, "expose", nil, "Expose a port or a range of ports")
@@ -276,6 +282,14 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 	if len(o.Volumes) > 0 {
 		hc.Binds = o.Volumes
 	}
+	for _, s := range o.Mounts {
+		m, err := ParseMountFlag(s)
+		if err != nil {
+			return nil, fmt.Errorf("invalid argument %q for \"--mount\" flag: %w", s, err)
+		}
+		hc.Mounts = append(hc.Mounts, m)
+	}
+	hc.VolumesFrom = o.VolumesFrom
 	if len(o.Tmpfs) > 0 {
 		hc.Tmpfs = map[string]string{}
 		for _, t := range o.Tmpfs {
@@ -363,6 +377,9 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 		}
 	}
 
+	if err := o.health.apply(cfg); err != nil {
+		return nil, err
+	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
 	if o.Network != "" {
 		es := &network.EndpointSettings{}

@@ -13,9 +13,11 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/daemon"
@@ -32,6 +34,8 @@ type daemonFlags struct {
 	runtime      string
 	cgroupParent string
 	favorDynMods bool
+	insecureRegs []string
+	mirrors      []string
 	group        string
 	tlsVerify    bool
 	tlsCACert    string
@@ -63,6 +67,8 @@ func newDaemonCommand(version string) *cobra.Command {
 	fl.BoolVar(&f.sec.Init, "init", false, "Run an init in the containers to forward signals and reap processes")
 	fl.StringArrayVar(&f.addRuntimes, "add-runtime", nil, "Register an additional OCI compatible runtime (name=path)")
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "/berth", "Parent cgroup of containers")
+	fl.StringArrayVar(&f.insecureRegs, "insecure-registry", nil, "Registry reached over plain HTTP (host:port or CIDR); loopback registries always are")
+	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "Preferred Docker Hub mirror (URL)")
 	fl.BoolVar(&f.favorDynMods, "cgroup-favordynmods", true, "Turn on the cgroup hierarchy's favordynmods option (Linux 6.0+): moving a container into its cgroup then takes microseconds instead of an RCU grace period")
 	fl.StringVarP(&f.group, "group", "G", "docker", "Group owning the unix socket (if it exists)")
 	fl.BoolVar(&f.tlsVerify, "tlsverify", false, "Require and verify client certificates (mutual TLS) on TCP")
@@ -114,17 +120,19 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 	}
 
 	d, err := daemon.New(ctx, daemon.Config{
-		DataRoot:     f.dataRoot,
-		ExecRoot:     f.execRoot,
-		Runtime:      f.runtime,
-		CgroupParent: f.cgroupParent,
-		Version:      version,
-		GitCommit:    gitCommit,
-		BuildTime:    buildTime,
-		Log:          log,
-		Sec:          f.secConfig(),
-		Bridge:       f.bridge,
-		BridgeIP:     f.bip,
+		DataRoot:           f.dataRoot,
+		ExecRoot:           f.execRoot,
+		Runtime:            f.runtime,
+		CgroupParent:       f.cgroupParent,
+		Version:            version,
+		GitCommit:          gitCommit,
+		InsecureRegistries: f.insecureRegs,
+		RegistryMirrors:    f.mirrors,
+		BuildTime:          buildTime,
+		Log:                log,
+		Sec:                f.secConfig(),
+		Bridge:             f.bridge,
+		BridgeIP:           f.bip,
 	})
 	if err != nil {
 		return err
@@ -149,6 +157,9 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 		go func(l net.Listener) { errc <- srv.Serve(ctx, l) }(l)
 	}
 	log.Info("daemon ready", "version", version, "data-root", f.dataRoot)
+	// Start-up (restore, network and store setup) leaves garbage behind:
+	// hand the freed heap back to the system instead of keeping it.
+	time.AfterFunc(time.Second, debug.FreeOSMemory)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down; containers keep running")

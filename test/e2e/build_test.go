@@ -110,7 +110,7 @@ func TestBuildFailuresWithDockerCLI(t *testing.T) {
 		{"failing RUN", "FROM busybox\nRUN echo failing; exit 3\n", 3, "The command '/bin/sh -c echo failing; exit 3' returned a non-zero code: 3", "failing\n"},
 		{"unknown instruction", "FROM busybox\nFROB x\n", 1, "dockerfile parse error on line 2: unknown instruction: FROB", ""},
 		{"outside context", "FROM busybox\nCOPY ../x /x\n", 1, "forbidden path outside the build context", ""},
-		{"missing base", "FROM e2e-no-such-image:1\n", 1, "e2e-no-such-image:1", ""},
+		{"missing base", "FROM 127.0.0.1:9/e2e-no-such-image:1\n", 1, "e2e-no-such-image:1", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
