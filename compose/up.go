@@ -349,9 +349,10 @@ func (c *Service) waitProject(ctx context.Context, p *types.Project, pr *progres
 			pr.event("Container", name(ct), "Waiting")
 			err := c.waitHealthy(ctx, ct.ID, name(ct))
 			if errors.Is(err, errNoHealth) {
-				err = c.waitRunning(ctx, ct.ID, name(ct), p.Services[svc])
+				var state string
+				state, err = c.waitRunning(ctx, ct.ID, name(ct))
 				if err == nil {
-					pr.event("Container", name(ct), "Running")
+					pr.event("Container", name(ct), state)
 					continue
 				}
 			}
@@ -367,18 +368,21 @@ func (c *Service) waitProject(ctx context.Context, p *types.Project, pr *progres
 
 // waitRunning checks a container without health check is up (a one-shot
 // that exited 0 and that others depend on is fine too).
-func (c *Service) waitRunning(ctx context.Context, id, name string, s types.ServiceConfig) error {
+func (c *Service) waitRunning(ctx context.Context, id, name string) (string, error) {
 	res, err := c.API.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	if err != nil {
-		return fmt.Errorf("inspect %s: %w", name, err)
+		return "", fmt.Errorf("inspect %s: %w", name, err)
 	}
 	st := res.Container.State
-	if st != nil && (st.Running || st.Restarting || st.ExitCode == 0) {
-		return nil
+	if st != nil && (st.Running || st.Restarting) {
+		return "Running", nil
+	}
+	if st != nil && st.ExitCode == 0 {
+		return "Exited", nil
 	}
 	code := 0
 	if st != nil {
 		code = st.ExitCode
 	}
-	return fmt.Errorf("container %s exited (%d)", name, code)
+	return "", fmt.Errorf("container %s exited (%d)", name, code)
 }

@@ -143,7 +143,9 @@ func TestComposeUpConvergeDown(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	ids := func() string { return e.ok(t, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project="+p) }
+	ids := func() string {
+		return e.ok(t, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project="+p)
+	}
 	webID := func() string { return strings.TrimSpace(e.ok(t, "inspect", "-f", "{{.Id}}", "e2ecw-web-1")) }
 	before, web1 := ids(), webID()
 	r = e.composeOK(t, dir, p, "up", "-d")
@@ -319,5 +321,63 @@ func TestDockerComposeV1(t *testing.T) {
 	}
 	if left := e.projectLeft(t, "e2edc"); left != "" {
 		t.Errorf("docker-compose down left: %s", left)
+	}
+}
+
+// TestDockerComposeExampleApp: the example app's file, unchanged, through
+// docker-compose 1.29: build sections, named volume, health-checked
+// dependency, a one-shot, exec, down -v.
+func TestDockerComposeExampleApp(t *testing.T) {
+	e := need(t)
+	dc, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("docker-compose is not installed (apt-get install docker-compose)")
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", "127.0.0.1:8081"); err == nil {
+		c.Close()
+		t.Skip("port 8081, which the example publishes, is in use")
+	}
+	e.ok(t, "tag", "busybox:latest", "e2e-compose-base:1")
+	const p = "e2edcx"
+	run := func(args ...string) result {
+		t.Helper()
+		cmd := exec.Command(dc, append([]string{"-p", p, "-f", filepath.Join(root, "examples", "compose", "compose.yaml")}, args...)...)
+		cmd.Env = append(e.dockerEnv(), "BASE_IMAGE=e2e-compose-base:1", "COMPOSE_INTERACTIVE_NO_CLI=1")
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		r := result{stdout: out.String(), stderr: errb.String()}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	t.Cleanup(func() { run("down", "-v", "--rmi", "local") })
+	if r := run("up", "-d"); r.code != 0 {
+		if strings.Contains(r.stderr, "healthcheck") || strings.Contains(r.stderr, "nonexistent driver") {
+			t.Skipf("health checks or volumes are not in this berth yet: %s", r.stderr)
+		}
+		t.Fatalf("docker-compose up: %s", r)
+	}
+	if page := get(t, "http://127.0.0.1:8081/cgi-bin/records"); !strings.Contains(page, "boot ") || !strings.Contains(page, "seeded") {
+		t.Errorf("records:\n%s", page)
+	}
+	if r := run("ps"); r.code != 0 || !strings.Contains(r.stdout, "Up (healthy)") {
+		t.Errorf("docker-compose ps: %s", r)
+	}
+	if r := run("exec", "-T", "db", "cat", "/data/seed.txt"); r.code != 0 || r.stdout != "seeded\n" {
+		t.Errorf("docker-compose exec: %s", r)
+	}
+	if r := run("down", "-v"); r.code != 0 {
+		t.Fatalf("docker-compose down -v: %s", r)
+	}
+	if left := e.projectLeft(t, p) + strings.TrimSpace(e.ok(t, "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+p)); left != "" {
+		t.Errorf("docker-compose down -v left: %s", left)
 	}
 }
