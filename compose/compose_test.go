@@ -391,3 +391,37 @@ services:
 		t.Errorf("COMPOSE_PROJECT_NAME: name = %q", p.Name)
 	}
 }
+
+func TestSecretsConfigsUlimits(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("s3cret"), 0o600)
+	os.WriteFile(filepath.Join(dir, "app.conf"), []byte("x=1"), 0o644)
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`
+services:
+  app:
+    image: busybox
+    secrets: [pw]
+    configs: [{source: conf, target: /etc/app.conf}]
+    ulimits: {nofile: {soft: 100, hard: 200}, nproc: 50}
+secrets:
+  pw: {file: ./pw.txt}
+configs:
+  conf: {file: ./app.conf}
+`), 0o644)
+	p, err := Load(context.Background(), LoadOptions{WorkingDir: dir, Name: "sc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := (&Service{}).createOptions(p, p.Services["app"], 1, "h", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "pw.txt") + ":/run/secrets/pw:ro", filepath.Join(dir, "app.conf") + ":/etc/app.conf:ro"}
+	if !slices.Equal(opts.HostConfig.Binds, want) {
+		t.Errorf("binds = %q, want %q", opts.HostConfig.Binds, want)
+	}
+	u := opts.HostConfig.Ulimits
+	if len(u) != 2 || u[0].Name != "nofile" || u[0].Soft != 100 || u[0].Hard != 200 || u[1].Name != "nproc" || u[1].Hard != 50 {
+		t.Errorf("ulimits = %+v %+v", u[0], u[1])
+	}
+}

@@ -210,6 +210,29 @@ func (c *Service) createOptions(p *types.Project, s types.ServiceConfig, n int, 
 		}
 	}
 
+	for _, sec := range s.Secrets {
+		bind, err := fileObjectBind(p, "secret", sec.Source, sec.Target, true)
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		hc.Binds = append(hc.Binds, bind)
+	}
+	for _, cfgRef := range s.Configs {
+		bind, err := fileObjectBind(p, "config", cfgRef.Source, cfgRef.Target, false)
+		if err != nil {
+			return client.ContainerCreateOptions{}, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		hc.Binds = append(hc.Binds, bind)
+	}
+	for name, u := range s.Ulimits {
+		soft, hard := int64(u.Soft), int64(u.Hard)
+		if u.Single != 0 {
+			soft, hard = int64(u.Single), int64(u.Single)
+		}
+		hc.Ulimits = append(hc.Ulimits, &container.Ulimit{Name: name, Soft: soft, Hard: hard})
+	}
+	slices.SortFunc(hc.Ulimits, func(a, b *container.Ulimit) int { return strings.Compare(a.Name, b.Name) })
+
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
 	switch {
 	case s.NetworkMode != "":
@@ -336,4 +359,37 @@ func restartPolicy(s types.ServiceConfig) container.RestartPolicy {
 		return p
 	}
 	return container.RestartPolicy{}
+}
+
+// fileObjectBind mounts a file-backed secret (at /run/secrets/<target>) or
+// config (at its target, default /<source>) read-only, as docker compose
+// does without swarm. Content- and environment-backed ones would need a copy
+// into the container after create, which compose does not do yet.
+func fileObjectBind(p *types.Project, kind, source, target string, secret bool) (string, error) {
+	var obj types.FileObjectConfig
+	var ok bool
+	if secret {
+		var sc types.SecretConfig
+		sc, ok = p.Secrets[source]
+		obj = types.FileObjectConfig(sc)
+	} else {
+		var cc types.ConfigObjConfig
+		cc, ok = p.Configs[source]
+		obj = types.FileObjectConfig(cc)
+	}
+	if !ok {
+		return "", fmt.Errorf("%s %q is not defined", kind, source)
+	}
+	if obj.File == "" {
+		return "", fmt.Errorf("%s %q: only file-backed %ss are supported", kind, source, kind)
+	}
+	if target == "" {
+		target = source
+	}
+	if secret && !strings.HasPrefix(target, "/") {
+		target = "/run/secrets/" + target
+	} else if !strings.HasPrefix(target, "/") {
+		target = "/" + target
+	}
+	return obj.File + ":" + target + ":ro", nil
 }
