@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	composeerrdefs "github.com/compose-spec/compose-go/v2/errdefs"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/events"
@@ -238,7 +239,15 @@ func composeDownCmd(env *Env, f *composeFlags) *cobra.Command {
 		Short: "Stop and remove containers, networks",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, svc, err := f.projectAndService(cmd, env)
+			p, err := f.load(cmd.Context(), env)
+			if err != nil && f.project != "" && composeerrdefs.IsNotFoundError(err) {
+				// No file: -p alone names the project, found by its labels.
+				p, err = &types.Project{Name: f.project}, nil
+			}
+			if err != nil {
+				return err
+			}
+			svc, err := f.service(env)
 			if err != nil {
 				return err
 			}

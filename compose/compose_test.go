@@ -425,3 +425,23 @@ configs:
 		t.Errorf("ulimits = %+v %+v", u[0], u[1])
 	}
 }
+
+// down -p without a file finds the project's objects by their labels.
+func TestDownWithoutModel(t *testing.T) {
+	f := newFake()
+	svc := newSvc(f)
+	ctx := context.Background()
+	if err := svc.Up(ctx, project(t, appYAML), UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.volumes["other"] = map[string]string{LabelProject: "someone-else"}
+	if err := svc.Down(ctx, &types.Project{Name: "app"}, DownOptions{Volumes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.containers) != 0 || f.networks["app_back"] != nil || f.volumes["app_data"] != nil {
+		t.Errorf("left: %d containers, networks %v, volumes %v", len(f.containers), f.networks, f.volumes)
+	}
+	if f.volumes["other"] == nil {
+		t.Error("removed another project's volume")
+	}
+}

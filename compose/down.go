@@ -43,12 +43,18 @@ func (c *Service) Down(ctx context.Context, p *types.Project, o DownOptions) err
 		if _, ok := p.Services[svc]; ok {
 			continue
 		}
-		if ct.Labels[LabelOneoff] != "True" && !o.RemoveOrphans {
+		if ct.Labels[LabelOneoff] != "True" && !o.RemoveOrphans && len(p.Services) > 0 {
 			if _, disabled := p.DisabledServices[svc]; !disabled {
 				continue
 			}
 		}
 		if err := c.removeContainer(ctx, ct, types.ServiceConfig{}, pr); err != nil {
+			return err
+		}
+	}
+	if len(p.Services) == 0 {
+		// No model (down -p without a file): the labels say what is the project's.
+		if err := c.adoptLabelled(ctx, p, o.Volumes); err != nil {
 			return err
 		}
 	}
@@ -133,6 +139,42 @@ func (c *Service) removeVolumes(ctx context.Context, p *types.Project, pr *progr
 			return fmt.Errorf("remove volume %s: %w", v.Name, err)
 		}
 		pr.event("Volume", v.Name, "Removed")
+	}
+	return nil
+}
+
+// adoptLabelled adds the networks (and volumes) labelled with the project
+// to a model-less project so Down removes them.
+func (c *Service) adoptLabelled(ctx context.Context, p *types.Project, volumes bool) error {
+	f := client.Filters{}.Add("label", LabelProject+"="+p.Name)
+	nets, err := c.API.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return fmt.Errorf("list networks of project %s: %w", p.Name, err)
+	}
+	for _, n := range nets.Items {
+		if n.Labels[LabelProject] != p.Name {
+			continue
+		}
+		if p.Networks == nil {
+			p.Networks = types.Networks{}
+		}
+		p.Networks[n.Name] = types.NetworkConfig{Name: n.Name}
+	}
+	if !volumes {
+		return nil
+	}
+	vols, err := c.API.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return fmt.Errorf("list volumes of project %s: %w", p.Name, err)
+	}
+	for _, v := range vols.Items {
+		if v.Labels[LabelProject] != p.Name {
+			continue
+		}
+		if p.Volumes == nil {
+			p.Volumes = types.Volumes{}
+		}
+		p.Volumes[v.Name] = types.VolumeConfig{Name: v.Name}
 	}
 	return nil
 }

@@ -215,7 +215,13 @@ func (f *fakeAPI) NetworkCreate(_ context.Context, name string, o client.Network
 }
 
 func (f *fakeAPI) NetworkList(context.Context, client.NetworkListOptions) (client.NetworkListResult, error) {
-	return client.NetworkListResult{}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var r client.NetworkListResult
+	for name, l := range f.networks {
+		r.Items = append(r.Items, network.Summary{Network: network.Network{Name: name, Labels: l}})
+	}
+	return r, nil
 }
 
 func (f *fakeAPI) NetworkInspect(_ context.Context, name string, _ client.NetworkInspectOptions) (client.NetworkInspectResult, error) {
@@ -258,7 +264,13 @@ func (f *fakeAPI) VolumeInspect(_ context.Context, name string, _ client.VolumeI
 }
 
 func (f *fakeAPI) VolumeList(context.Context, client.VolumeListOptions) (client.VolumeListResult, error) {
-	return client.VolumeListResult{}, nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var r client.VolumeListResult
+	for name, l := range f.volumes {
+		r.Items = append(r.Items, volume.Volume{Name: name, Labels: l})
+	}
+	return r, nil
 }
 
 func (f *fakeAPI) VolumeRemove(_ context.Context, name string, _ client.VolumeRemoveOptions) (client.VolumeRemoveResult, error) {
