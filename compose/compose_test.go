@@ -3,445 +3,483 @@ package compose
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
-
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
 const appYAML = `
 services:
   db:
     image: busybox
-    volumes: [data:/data]
+    environment:
+      ROLE: db
+    volumes: ["data:/data"]
+    networks: [back]
     healthcheck:
       test: ["CMD", "true"]
       interval: 1s
-    networks: [back]
-  web:
-    build:
-      context: ./web
-      dockerfile: Web.Dockerfile
-      target: prod
-      args: {GREETING: hi}
-    ports: ["8081:8080"]
-    environment:
-      COLOR: ${COLOR:-blue}
-    networks:
-      back:
-        aliases: [frontend]
-    depends_on:
-      db: {condition: service_healthy}
     deploy:
       resources:
-        limits: {memory: 64M, cpus: "0.5", pids: 32}
+        limits: {memory: 64M, cpus: "0.5", pids: 100}
+  web:
+    image: busybox
+    ports: ["8080:80"]
     restart: unless-stopped
-networks:
-  back: {}
+    environment:
+      GREETING: ${GREETING:-hello}
+    networks: [back, front]
+    depends_on:
+      db: {condition: service_healthy}
 volumes:
   data: {}
+networks:
+  back: {}
+  front: {}
 `
 
-// project writes files into a temp dir and loads them as project "app".
-func project(t *testing.T, yaml string, env ...string) *types.Project {
+// loadYAML writes content as compose.yaml in a temp dir and loads it.
+func loadYAML(t *testing.T, content string, env ...string) *types.Project {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
+	f := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	os.MkdirAll(filepath.Join(dir, "web"), 0o755)
-	os.WriteFile(filepath.Join(dir, "web", "Web.Dockerfile"), []byte("FROM busybox\n"), 0o644)
-	p, err := Load(context.Background(), LoadOptions{WorkingDir: dir, Name: "app", Environ: env})
+	p, err := Load(context.Background(), LoadOptions{Files: []string{f}, ProjectName: "proj", Env: env})
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	return p
 }
 
-func newSvc(f *fakeAPI) *Service {
-	return &Service{API: f, Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}
-}
-
-func TestUpCreatesProjectObjects(t *testing.T) {
-	f := newFake()
-	p := project(t, appYAML)
-	if err := newSvc(f).Up(context.Background(), p, UpOptions{Wait: true}); err != nil {
+func TestUpCreatesLabelledObjectsInOrder(t *testing.T) {
+	p := loadYAML(t, appYAML)
+	f := newFake("busybox")
+	var progress bytes.Buffer
+	c := New(f, &bytes.Buffer{}, &progress, false, nil)
+	if err := c.Up(context.Background(), p, UpOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.networks["app_back"]; got[LabelProject] != "app" || got[LabelNetwork] != "back" {
-		t.Errorf("network labels = %v", got)
+	if got, want := f.callsWith("create"), []string{"create proj-db-1", "create proj-web-1"}; !slices.Equal(got, want) {
+		t.Fatalf("creates %v, want %v (db first: web depends on it)", got, want)
 	}
-	if got := f.volumes["app_data"]; got[LabelProject] != "app" || got[LabelVolume] != "data" {
-		t.Errorf("volume labels = %v", got)
+	if got := f.callsWith("network create"); !slices.Equal(got, []string{"network create proj_back", "network create proj_front"}) {
+		t.Fatalf("networks %v", got)
 	}
-	builds := f.callsWith("build ")
-	if len(builds) != 1 || builds[0] != "build app-web dockerfile=Web.Dockerfile target=prod args=GREETING=hi context=true" {
-		t.Errorf("builds = %q", builds)
+	if got := f.callsWith("volume create"); !slices.Equal(got, []string{"volume create proj_data"}) {
+		t.Fatalf("volumes %v", got)
 	}
-	// db (the dependency) is created and started before web.
-	want := []string{"create app-db-1", "start app-db-1", "create app-web-1", "start app-web-1"}
-	var got []string
-	for _, c := range f.calls {
-		if strings.HasPrefix(c, "create ") || strings.HasPrefix(c, "start ") {
-			got = append(got, c)
-		}
+	if got := f.callsWith("network connect"); !slices.Equal(got, []string{"network connect proj_front proj-web-1"}) {
+		t.Fatalf("connects %v", got)
 	}
-	if !slices.Equal(got, want) {
-		t.Errorf("container calls = %q, want %q", got, want)
-	}
-	web := f.byName("app-web-1")
-	l := web.opts.Config.Labels
+	web := f.containers["proj-web-1"].opts
 	for k, v := range map[string]string{
-		LabelProject: "app", LabelService: "web", LabelNumber: "1", LabelOneoff: "False",
-		LabelDependsOn: "db:service_healthy:false", LabelImage: "sha256:built1",
+		LabelProject: "proj", LabelService: "web", LabelNumber: "1", LabelOneoff: "False",
+		LabelDependsOn: "db:service_healthy:false", LabelImage: "sha256:busybox", LabelWorkingDir: p.WorkingDir,
 	} {
-		if l[k] != v {
-			t.Errorf("label %s = %q, want %q", k, l[k], v)
+		if got := web.Config.Labels[k]; got != v {
+			t.Errorf("label %s = %q, want %q", k, got, v)
 		}
 	}
-	if l[LabelConfigHash] == "" || l[LabelWorkingDir] == "" || !strings.HasSuffix(l[LabelConfigFiles], "compose.yaml") {
-		t.Errorf("labels = %v", l)
+	if len(web.Config.Labels[LabelConfigHash]) != 64 {
+		t.Errorf("config hash %q", web.Config.Labels[LabelConfigHash])
 	}
-	hc := web.opts.HostConfig
-	if hc.Memory != 64<<20 || hc.NanoCPUs != 5e8 || hc.PidsLimit == nil || *hc.PidsLimit != 32 {
-		t.Errorf("limits: memory %d cpus %d pids %v", hc.Memory, hc.NanoCPUs, hc.PidsLimit)
+	if web.HostConfig.NetworkMode != "proj_back" || !slices.Contains(web.NetworkingConfig.EndpointsConfig["proj_back"].Aliases, "web") {
+		t.Errorf("network mode %q endpoints %+v", web.HostConfig.NetworkMode, web.NetworkingConfig.EndpointsConfig)
 	}
-	if hc.RestartPolicy.Name != container.RestartPolicyUnlessStopped {
-		t.Errorf("restart = %v", hc.RestartPolicy)
+	if !slices.Contains(web.Config.Env, "GREETING=hello") || web.HostConfig.RestartPolicy.Name != "unless-stopped" {
+		t.Errorf("env %v restart %v", web.Config.Env, web.HostConfig.RestartPolicy)
 	}
-	if b := hc.PortBindings[network.MustParsePort("8080/tcp")]; len(b) != 1 || b[0].HostPort != "8081" {
-		t.Errorf("port bindings = %v", hc.PortBindings)
+	if len(web.HostConfig.PortBindings) != 1 {
+		t.Errorf("ports %v", web.HostConfig.PortBindings)
 	}
-	if ep := web.opts.NetworkingConfig.EndpointsConfig["app_back"]; ep == nil || !slices.Equal(ep.Aliases, []string{"web", "frontend"}) {
-		t.Errorf("endpoint = %+v", ep)
+	db := f.containers["proj-db-1"].opts
+	if db.HostConfig.Memory != 64<<20 || db.HostConfig.NanoCPUs != 5e8 || *db.HostConfig.PidsLimit != 100 {
+		t.Errorf("limits mem=%d cpus=%d pids=%v", db.HostConfig.Memory, db.HostConfig.NanoCPUs, db.HostConfig.PidsLimit)
 	}
-	if string(hc.NetworkMode) != "app_back" {
-		t.Errorf("network mode = %q", hc.NetworkMode)
+	if !slices.Equal(db.HostConfig.Binds, []string{"proj_data:/data:rw"}) {
+		t.Errorf("binds %v", db.HostConfig.Binds)
 	}
-	if !slices.Contains(web.opts.Config.Env, "COLOR=blue") {
-		t.Errorf("env = %v", web.opts.Config.Env)
+	if f.networks["proj_back"].Labels[LabelNetwork] != "back" || f.volumes["proj_data"].Labels[LabelVolume] != "data" {
+		t.Errorf("resource labels: %v %v", f.networks["proj_back"].Labels, f.volumes["proj_data"].Labels)
 	}
-	db := f.byName("app-db-1")
-	if !slices.Equal(db.opts.HostConfig.Binds, []string{"app_data:/data"}) {
-		t.Errorf("db binds = %v", db.opts.HostConfig.Binds)
-	}
-	if db.opts.Config.Healthcheck == nil || db.opts.Config.Healthcheck.Interval.Seconds() != 1 {
-		t.Errorf("db healthcheck = %+v", db.opts.Config.Healthcheck)
+	if !strings.Contains(progress.String(), " Container proj-db-1  Healthy\n") || !strings.Contains(progress.String(), " Container proj-web-1  Started\n") {
+		t.Errorf("progress:\n%s", progress.String())
 	}
 }
 
-func TestUpConvergesOnlyChangedServices(t *testing.T) {
-	f := newFake()
-	svc := newSvc(f)
+func TestUpRecreatesOnlyChangedServices(t *testing.T) {
+	f := newFake("busybox")
+	c := New(f, &bytes.Buffer{}, &bytes.Buffer{}, false, nil)
 	ctx := context.Background()
-	if err := svc.Up(ctx, project(t, appYAML), UpOptions{}); err != nil {
+	if err := c.Up(ctx, loadYAML(t, appYAML), UpOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	f.reset()
-	if err := svc.Up(ctx, project(t, appYAML), UpOptions{}); err != nil {
+	f.calls = nil
+	if err := c.Up(ctx, loadYAML(t, appYAML), UpOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if c := append(f.callsWith("create"), f.callsWith("remove")...); len(c) != 0 {
-		t.Errorf("unchanged project: %q", c)
+	if got := append(f.callsWith("create"), f.callsWith("remove")...); len(got) != 0 {
+		t.Fatalf("unchanged project recreated: %v", got)
 	}
-	f.reset()
-	if err := svc.Up(ctx, project(t, appYAML, "COLOR=red"), UpOptions{}); err != nil {
+	f.calls = nil
+	if err := c.Up(ctx, loadYAML(t, appYAML, "GREETING=bye"), UpOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.callsWith("create"); !slices.Equal(got, []string{"create app-web-1"}) {
-		t.Errorf("changed web env: creates %q", got)
+	if got := append(f.callsWith("remove"), f.callsWith("create")...); !slices.Equal(got, []string{"remove proj-web-1", "create proj-web-1"}) {
+		t.Fatalf("changing web's environment: %v, want web alone recreated", got)
 	}
-	if got := f.callsWith("remove"); !slices.Equal(got, []string{"remove app-web-1"}) {
-		t.Errorf("changed web env: removes %q", got)
-	}
-	if !slices.Contains(f.byName("app-web-1").opts.Config.Env, "COLOR=red") {
-		t.Error("recreated web lacks the new environment")
-	}
-	f.reset()
-	if err := svc.Up(ctx, project(t, appYAML, "COLOR=red"), UpOptions{ForceRecreate: true, Services: []string{"db"}}); err != nil {
+	f.calls = nil
+	if err := c.Up(ctx, loadYAML(t, appYAML, "GREETING=bye"), UpOptions{ForceRecreate: true}); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.callsWith("create"); !slices.Equal(got, []string{"create app-db-1"}) {
-		t.Errorf("force-recreate db: %q", got)
+	if got := f.callsWith("create"); len(got) != 2 {
+		t.Fatalf("--force-recreate: %v", got)
 	}
 }
 
-func TestUpScale(t *testing.T) {
-	f := newFake()
-	svc := newSvc(f)
+func TestUpScaleAndDown(t *testing.T) {
+	f := newFake("busybox")
+	c := New(f, &bytes.Buffer{}, &bytes.Buffer{}, false, nil)
 	ctx := context.Background()
-	p := project(t, `services: {w: {image: busybox}}`)
-	if err := svc.Up(ctx, p, UpOptions{Scale: map[string]int{"w": 3}}); err != nil {
+	p := loadYAML(t, appYAML)
+	if err := c.Up(ctx, p, UpOptions{Scale: map[string]int{"db": 3}}); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.containers) != 3 || f.byName("app-w-3") == nil {
-		t.Fatalf("scale 3: %d containers", len(f.containers))
+	for _, n := range []string{"proj-db-1", "proj-db-2", "proj-db-3"} {
+		if f.containers[n] == nil {
+			t.Fatalf("missing %s", n)
+		}
 	}
-	if err := svc.Up(ctx, p, UpOptions{Scale: map[string]int{"w": 1}}); err != nil {
+	if err := c.Up(ctx, loadYAML(t, appYAML), UpOptions{Scale: map[string]int{"db": 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if len(f.containers) != 1 || f.byName("app-w-1") == nil {
-		t.Fatalf("scale 1: %d containers", len(f.containers))
+	if len(f.containers) != 2 || f.containers["proj-db-1"] == nil {
+		t.Fatalf("after scale down: %v", f.containers)
 	}
-	if err := svc.Up(ctx, p, UpOptions{Scale: map[string]int{"nope": 1}}); err == nil {
-		t.Error("scaling an unknown service succeeded")
+	if err := c.Down(ctx, p, DownOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.containers) != 0 || len(f.networks) != 0 || len(f.volumes) != 1 {
+		t.Fatalf("down left containers=%d networks=%d volumes=%d", len(f.containers), len(f.networks), len(f.volumes))
+	}
+	if got := f.callsWith("remove"); got[len(got)-2] != "remove proj-web-1" || got[len(got)-1] != "remove proj-db-1" {
+		t.Fatalf("down order %v: dependents go first", got)
+	}
+	if err := c.Down(ctx, p, DownOptions{Volumes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.volumes) != 0 {
+		t.Fatalf("down -v left %v", f.volumes)
 	}
 }
 
-func TestUpDependencyConditions(t *testing.T) {
-	yaml := `
+func TestDependencyConditions(t *testing.T) {
+	const y = `
 services:
-  db: {image: busybox, healthcheck: {test: ["CMD", "true"]}}
-  seed: {image: busybox, depends_on: {db: {condition: service_healthy}}}
-  web: {image: busybox, depends_on: {seed: {condition: service_completed_successfully}}}
+  migrate: {image: busybox}
+  app:
+    image: busybox
+    depends_on:
+      migrate: {condition: service_completed_successfully}
 `
+	ctx := context.Background()
 	for _, tc := range []struct {
-		name    string
-		health  container.HealthStatus
 		exit    int
 		wantErr string
-		created int
-	}{
-		{"all met", container.Healthy, 0, "", 3},
-		{"unhealthy", container.Unhealthy, 0, "is unhealthy", 1},
-		{"seed failed", container.Healthy, 3, "didn't complete successfully", 2},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f := newFake()
-			f.health, f.exitCode = tc.health, tc.exit
-			err := newSvc(f).Up(context.Background(), project(t, yaml), UpOptions{})
-			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+	}{{0, ""}, {3, `service "migrate" didn't complete successfully: exit 3`}} {
+		f := newFake("busybox")
+		c := New(f, &bytes.Buffer{}, &bytes.Buffer{}, false, nil)
+		// The fake's containers "exit" as soon as they are started.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				f.mu.Lock()
+				m := f.containers["proj-migrate-1"]
+				if m != nil && m.state == "running" {
+					m.state, m.exit = "exited", tc.exit
+					f.mu.Unlock()
+					return
+				}
+				f.mu.Unlock()
 			}
-			if len(f.containers) != tc.created {
-				t.Log(f.calls)
-				t.Errorf("%d containers created, want %d", len(f.containers), tc.created)
-			}
-		})
+		}()
+		err := c.Up(ctx, loadYAML(t, y), UpOptions{})
+		<-done
+		if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+			t.Fatalf("exit %d: err %v, want %q", tc.exit, err, tc.wantErr)
+		}
+		if created := f.containers["proj-app-1"] != nil; created != (tc.exit == 0) {
+			t.Fatalf("exit %d: app created=%v", tc.exit, created)
+		}
+	}
+
+	// An unhealthy dependency stops the dependent from being created.
+	f := newFake("busybox")
+	f.containers["x"] = nil
+	delete(f.containers, "x")
+	c := New(f, &bytes.Buffer{}, &bytes.Buffer{}, false, nil)
+	p := loadYAML(t, appYAML)
+	if err := c.Up(ctx, p, UpOptions{Services: []string{"db"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.containers["proj-db-1"].healthy = "unhealthy"
+	err := c.Up(ctx, p, UpOptions{})
+	if err == nil || !strings.Contains(err.Error(), "proj-db-1 is unhealthy") || f.containers["proj-web-1"] != nil {
+		t.Fatalf("unhealthy dependency: err %v, web=%v", err, f.containers["proj-web-1"])
 	}
 }
 
-func TestDownRemovesEverything(t *testing.T) {
-	f := newFake()
-	svc := newSvc(f)
+func TestConfigHashStable(t *testing.T) {
+	a := loadYAML(t, appYAML)
+	b := loadYAML(t, appYAML)
+	for _, n := range []string{"db", "web"} {
+		ha, _ := ConfigHash(a.Services[n])
+		hb, _ := ConfigHash(b.Services[n])
+		if ha != hb {
+			t.Fatalf("%s: hash differs between two loads", n)
+		}
+	}
+	base, _ := ConfigHash(a.Services["web"])
+	// Fields that only steer compose leave the hash alone...
+	s := a.Services["web"]
+	s.Scale = ptr(4)
+	s.DependsOn = nil
+	s.Profiles = []string{"x"}
+	s.Build = &types.BuildConfig{Context: "."}
+	if h, _ := ConfigHash(s); h != base {
+		t.Fatal("scale/depends_on/profiles/build changed the hash")
+	}
+	// ...while container settings change it.
+	s.Environment = types.MappingWithEquals{"GREETING": ptr("bye")}
+	if h, _ := ConfigHash(s); h == base {
+		t.Fatal("environment change did not change the hash")
+	}
+}
+
+func TestStartOrderCycle(t *testing.T) {
+	p := &types.Project{Name: "p", Services: types.Services{
+		"a": {Name: "a", WorkloadSpec: types.WorkloadSpec{DependsOn: types.DependsOnConfig{"b": {Condition: "service_started", Required: true}}}},
+		"b": {Name: "b", WorkloadSpec: types.WorkloadSpec{DependsOn: types.DependsOnConfig{"c": {Condition: "service_started", Required: true}}}},
+		"c": {Name: "c", WorkloadSpec: types.WorkloadSpec{DependsOn: types.DependsOnConfig{"a": {Condition: "service_started", Required: true}}}},
+		"d": {Name: "d"},
+	}}
+	_, err := startOrder(p, []string{"a"})
+	if err == nil || !errdefs.IsInvalidParameter(err) || !strings.Contains(err.Error(), "dependency cycle detected: a -> b -> c -> a") {
+		t.Fatalf("cycle: %v", err)
+	}
+	delete(p.Services, "c")
+	b := p.Services["b"]
+	b.DependsOn = types.DependsOnConfig{"c": {Condition: "service_started", Required: false}} // optional, disabled
+	p.Services["b"] = b
+	order, err := startOrder(p, []string{"a", "d"})
+	if err != nil || !slices.Equal(order, []string{"b", "a", "d"}) {
+		t.Fatalf("order %v %v", order, err)
+	}
+}
+
+func TestBadInputCreatesNothing(t *testing.T) {
 	ctx := context.Background()
-	p := project(t, appYAML)
-	if err := svc.Up(ctx, p, UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.networks["foreign"] = map[string]string{}
-	if err := svc.Down(ctx, p, DownOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.containers) != 0 || f.networks["app_back"] != nil || f.volumes["app_data"] == nil {
-		t.Errorf("after down: %d containers, networks %v, volumes %v", len(f.containers), f.networks, f.volumes)
-	}
-	// web (the dependent) goes before db.
-	if got := f.callsWith("remove app-"); !slices.Equal(got, []string{"remove app-web-1", "remove app-db-1"}) {
-		t.Errorf("remove order = %q", got)
-	}
-	if err := svc.Down(ctx, p, DownOptions{Volumes: true, RemoveImages: "local"}); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.volumes) != 0 || f.images["app-web"] != "" || f.images["busybox"] == "" {
-		t.Errorf("after down -v --rmi local: volumes %v images %v", f.volumes, f.images)
-	}
-	if f.networks["foreign"] == nil {
-		t.Error("down removed a network not in the project")
-	}
-}
-
-func TestOrphans(t *testing.T) {
-	f := newFake()
-	svc := newSvc(f)
-	ctx := context.Background()
-	if err := svc.Up(ctx, project(t, `services: {a: {image: busybox}, b: {image: busybox}}`), UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	p := project(t, `services: {a: {image: busybox}}`)
-	if err := svc.Up(ctx, p, UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if f.byName("app-b-1") == nil || !strings.Contains(svc.Err.(*bytes.Buffer).String(), "orphan") {
-		t.Fatal("orphan removed or not warned about without --remove-orphans")
-	}
-	if err := svc.Up(ctx, p, UpOptions{RemoveOrphans: true}); err != nil {
-		t.Fatal(err)
-	}
-	if f.byName("app-b-1") != nil {
-		t.Error("orphan kept with --remove-orphans")
-	}
-}
-
-func TestConfigHash(t *testing.T) {
-	base := project(t, appYAML).Services["web"]
-	h1, _ := ConfigHash(base)
-	h2, _ := ConfigHash(project(t, appYAML).Services["web"])
-	if h1 != h2 || len(h1) != 64 {
-		t.Fatalf("hash not stable: %s vs %s", h1, h2)
-	}
-	scaled := base
-	n := 4
-	scaled.Scale = &n
-	scaled.Build = nil
-	if h, _ := ConfigHash(scaled); h != h1 {
-		t.Error("scale or build changed the config hash")
-	}
-	changed := project(t, appYAML, "COLOR=green").Services["web"]
-	if h, _ := ConfigHash(changed); h == h1 {
-		t.Error("environment change kept the config hash")
-	}
-	if h, _ := ConfigHash(project(t, appYAML, "COLOR=green").Services["db"]); h != mustHash(t, project(t, appYAML).Services["db"]) {
-		t.Error("db's hash changed with web's environment")
-	}
-}
-
-func mustHash(t *testing.T, s types.ServiceConfig) string {
-	h, err := ConfigHash(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
-
-func TestLoadErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name, yaml, want string
-	}{
-		{"invalid yaml", "services:\n  web:\n    image: [busybox\n", "yaml"},
-		{"unknown key", "services:\n  web:\n    image: busybox\n    colour: red\n", "colour"},
-		{"interpolation", "services:\n  web:\n    image: ${IMAGE:?IMAGE must be set}\n", "IMAGE must be set"},
-		{"bad interpolation syntax", "services:\n  web:\n    image: ${IMAGE\n", "invalid"},
-		{"cycle", "services:\n  a: {image: busybox, depends_on: [b]}\n  b: {image: busybox, depends_on: [a]}\n", "cycle"},
-		{"no image", "services:\n  web: {command: [\"true\"]}\n", "neither an image nor a build"},
-		{"undefined network", "services:\n  web: {image: busybox, networks: [nope]}\n", "nope"},
-		{"undefined dependency", "services:\n  web: {image: busybox, depends_on: [db]}\n", "db"},
+	for _, tc := range []struct{ name, yaml, env, want string }{
+		{"invalid yaml", "services:\n  web: [unclosed\n", "", "yaml"},
+		{"unknown key", "services:\n  web:\n    image: busybox\n    colour: red\n", "", "services.web additional properties 'colour' not allowed"},
+		{"interpolation", "services:\n  web:\n    image: ${IMG:?set IMG please}\n", "", "set IMG please"},
+		{"bad interpolation syntax", "services:\n  web:\n    image: ${IMG\n", "", "invalid interpolation"},
+		{"cycle", "services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n", "", "cycle"},
+		{"missing dependency", "services:\n  a: {image: x, depends_on: [nope]}\n", "", "nope"},
+		{"undefined network", "services:\n  a: {image: x, networks: [nope]}\n", "", "nope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(tc.yaml), 0o644)
-			_, err := Load(context.Background(), LoadOptions{WorkingDir: dir, Name: "bad"})
-			if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tc.want)) {
-				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
-			}
-			if !errdefs.IsInvalidParameter(err) {
-				t.Errorf("err %v is not InvalidParameter", err)
+			file := filepath.Join(dir, "compose.yaml")
+			os.WriteFile(file, []byte(tc.yaml), 0o644)
+			_, err := Load(ctx, LoadOptions{Files: []string{file}, ProjectName: "p", Env: []string{}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errdefs.IsInvalidParameter(err) {
+				t.Fatalf("err %v, want InvalidParameter mentioning %q", err, tc.want)
 			}
 		})
 	}
+	// A service whose conversion fails (a bad port host IP) stops up before
+	// any network, volume or container exists.
+	p := loadYAML(t, appYAML)
+	web := p.Services["web"]
+	web.Ports = []types.ServicePortConfig{{Target: 80, Published: "8080", HostIP: "not-an-ip"}}
+	p.Services["web"] = web
+	f := newFake("busybox")
+	c := New(f, &bytes.Buffer{}, &bytes.Buffer{}, false, nil)
+	if err := c.Up(ctx, p, UpOptions{}); err == nil || !strings.Contains(err.Error(), "not-an-ip") {
+		t.Fatalf("bad host ip: %v", err)
+	}
+	if len(f.calls) != 0 {
+		t.Fatalf("calls made before the error: %v", f.calls)
+	}
 }
 
-func TestLoadFeatures(t *testing.T) {
+func TestLoadOverridesProfilesEnvFile(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, s string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("compose.yaml", `
-services:
-  base: {image: busybox, environment: {A: "1"}}
-  web:
-    extends: base
-    env_file: web.env
-    image: ${IMG}
-  debug: {image: busybox, profiles: [debug]}
-`)
-	write("override.yaml", "services:\n  web:\n    environment: {B: \"2\"}\n")
-	write("web.env", "C=3\n")
-	write(".env", "IMG=busybox:1.36\n")
-	load := func(o LoadOptions) *types.Project {
-		t.Helper()
-		o.WorkingDir = dir
-		p, err := Load(context.Background(), o)
-		if err != nil {
-			t.Fatal(err)
-		}
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(s), 0o644)
 		return p
 	}
-	p := load(LoadOptions{Files: []string{filepath.Join(dir, "compose.yaml"), filepath.Join(dir, "override.yaml")}, Name: "feat"})
-	web := p.Services["web"]
-	if web.Image != "busybox:1.36" {
-		t.Errorf(".env interpolation: image = %q", web.Image)
+	base := write("compose.yaml", `
+services:
+  web:
+    image: busybox:${TAG}
+    environment: [A=1]
+  debug:
+    image: busybox
+    profiles: [dev]
+  child:
+    extends: web
+    environment: [B=2]
+`)
+	over := write("override.yaml", "services:\n  web:\n    environment: [A=2]\n")
+	write(".env", "TAG=1.36\nCOMPOSE_PROJECT_NAME=fromenv\n")
+	ctx := context.Background()
+	p, err := Load(ctx, LoadOptions{Files: []string{base, over}, Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, kv := range []string{"A=1", "B=2", "C=3"} {
-		if !slices.Contains(environ(web.Environment), kv) {
-			t.Errorf("environment %v lacks %s (extends, override, env_file)", environ(web.Environment), kv)
+	if p.Name != "fromenv" || p.Services["web"].Image != "busybox:1.36" || *p.Services["web"].Environment["A"] != "2" {
+		t.Fatalf("name %q image %q env %v", p.Name, p.Services["web"].Image, p.Services["web"].Environment)
+	}
+	if _, ok := p.Services["debug"]; ok {
+		t.Fatal("profiled service enabled without its profile")
+	}
+	if c := p.Services["child"]; c.Image != "busybox:1.36" || c.Environment["B"] == nil {
+		t.Fatalf("extends: %+v", c)
+	}
+	p, err = Load(ctx, LoadOptions{Files: []string{base}, Profiles: []string{"dev"}, ProjectName: "Explicit_Name", Env: []string{}})
+	if err == nil {
+		t.Fatalf("invalid -p accepted: %q", p.Name)
+	}
+	p, err = Load(ctx, LoadOptions{Files: []string{base}, Profiles: []string{"dev"}, ProjectName: "explicit", Env: []string{"TAG=2"}})
+	if err != nil || p.Name != "explicit" || p.Services["web"].Image != "busybox:2" {
+		t.Fatalf("-p/profile/env: %v %+v", err, p)
+	}
+	if _, ok := p.Services["debug"]; !ok {
+		t.Fatal("--profile dev did not enable debug")
+	}
+	// Without -p or COMPOSE_PROJECT_NAME the directory names the project.
+	os.Remove(filepath.Join(dir, ".env"))
+	p, err = Load(ctx, LoadOptions{Files: []string{base}, Env: []string{"TAG=3"}})
+	if err != nil || p.Name != strings.ToLower(filepath.Base(dir)) {
+		t.Fatalf("dir name: %v %q", err, p.Name)
+	}
+}
+
+func TestBuildSendsContext(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Dockerfile.web"), []byte("FROM busybox\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "big.log"), bytes.Repeat([]byte("x"), 1<<16), 0o644)
+	os.WriteFile(filepath.Join(dir, ".dockerignore"), []byte("*.log\n"), 0o644)
+	y := "services:\n  web:\n    build:\n      context: .\n      dockerfile: Dockerfile.web\n      target: final\n      args: {V: '1'}\n"
+	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(y), 0o644)
+	p, err := Load(context.Background(), LoadOptions{Files: []string{filepath.Join(dir, "compose.yaml")}, ProjectName: "proj", Env: []string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFake("busybox")
+	c := New(f, &bytes.Buffer{}, &bytes.Buffer{}, false, nil)
+	if err := c.Up(context.Background(), p, UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := f.callsWith("build")
+	if len(got) != 1 || !strings.HasPrefix(got[0], "build proj-web dockerfile=Dockerfile.web target=final ctx=") {
+		t.Fatalf("build calls %v", got)
+	}
+	var n int
+	if _, err := fmtSscan(strings.TrimPrefix(got[0], "build proj-web dockerfile=Dockerfile.web target=final ctx="), &n); err != nil || n >= 1<<16 {
+		t.Fatalf("context of %d bytes: .dockerignore'd file sent", n)
+	}
+	if f.containers["proj-web-1"].opts.Config.Image != "proj-web" {
+		t.Fatalf("image %q", f.containers["proj-web-1"].opts.Config.Image)
+	}
+	// The image now exists: a second up does not build again.
+	f.calls = nil
+	c.Up(context.Background(), p, UpOptions{})
+	if len(f.callsWith("build")) != 0 {
+		t.Fatal("rebuilt an existing image without --build")
+	}
+}
+
+func fmtSscan(s string, n *int) (int, error) { return fmt.Sscan(s, n) }
+
+const sample = `
+services:
+  db:
+    image: busybox
+    volumes: [data:/data]
+    healthcheck: {test: ["CMD", "true"], interval: 1s, retries: 3}
+  web:
+    image: busybox
+    command: ["httpd", "-f"]
+    environment: {A: "1", B: "${B_VALUE:-two}"}
+    ports: ["127.0.0.1:8080:80/tcp"]
+    depends_on: {db: {condition: service_healthy}}
+    networks: {front: {aliases: [www]}, back: {}}
+    deploy: {resources: {limits: {memory: 64M, cpus: "0.5", pids: 10}}}
+    restart: on-failure:3
+networks: {front: {}, back: {}}
+volumes: {data: {}}
+`
+
+func TestCreateRequest(t *testing.T) {
+	p := loadYAML(t, sample)
+	spec, err := buildContainer(p, p.Services["web"], 1, "proj-web-1", "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, hc, nc := spec.Create.Config, spec.Create.HostConfig, spec.Create.NetworkingConfig
+	if strings.Join(cfg.Env, " ") != "A=1 B=two" || strings.Join(cfg.Cmd, " ") != "httpd -f" {
+		t.Errorf("env %v cmd %v", cfg.Env, cfg.Cmd)
+	}
+	if hc.RestartPolicy.Name != "on-failure" || hc.RestartPolicy.MaximumRetryCount != 3 {
+		t.Errorf("restart %+v", hc.RestartPolicy)
+	}
+	for pp, b := range hc.PortBindings {
+		if pp.Num() != 80 || b[0].HostPort != "8080" || b[0].HostIP.String() != "127.0.0.1" {
+			t.Errorf("port %v %+v", pp, b)
 		}
 	}
-	if got := p.ServiceNames(); !slices.Equal(got, []string{"base", "web"}) {
-		t.Errorf("services without profiles = %v", got)
+	if len(hc.PortBindings) != 1 {
+		t.Errorf("ports %v", hc.PortBindings)
 	}
-	p = load(LoadOptions{Profiles: []string{"debug"}})
-	if _, ok := p.Services["debug"]; !ok {
-		t.Error("--profile debug did not enable debug")
+	if string(hc.NetworkMode) != "proj_back" || len(nc.EndpointsConfig) != 1 {
+		t.Errorf("networks: mode %s endpoints %v", hc.NetworkMode, nc.EndpointsConfig)
 	}
-	if p.Name != strings.ToLower(filepath.Base(dir)) {
-		t.Errorf("project name from directory = %q", p.Name)
+	if ep := spec.MoreNets["proj_front"]; ep == nil || strings.Join(ep.Aliases, ",") != "web,www" {
+		t.Errorf("front endpoint %+v", ep)
 	}
-	p = load(LoadOptions{Environ: []string{"COMPOSE_PROJECT_NAME=fromenv"}})
-	if p.Name != "fromenv" {
-		t.Errorf("COMPOSE_PROJECT_NAME: name = %q", p.Name)
+	if hc.Memory != 64<<20 || hc.NanoCPUs != 5e8 || hc.PidsLimit == nil || *hc.PidsLimit != 10 {
+		t.Errorf("limits: memory %d cpus %d pids %v", hc.Memory, hc.NanoCPUs, hc.PidsLimit)
 	}
-}
-
-func TestSecretsConfigsUlimits(t *testing.T) {
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("s3cret"), 0o600)
-	os.WriteFile(filepath.Join(dir, "app.conf"), []byte("x=1"), 0o644)
-	os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(`
-services:
-  app:
-    image: busybox
-    secrets: [pw]
-    configs: [{source: conf, target: /etc/app.conf}]
-    ulimits: {nofile: {soft: 100, hard: 200}, nproc: 50}
-secrets:
-  pw: {file: ./pw.txt}
-configs:
-  conf: {file: ./app.conf}
-`), 0o644)
-	p, err := Load(context.Background(), LoadOptions{WorkingDir: dir, Name: "sc"})
+	if cfg.Healthcheck != nil {
+		t.Errorf("web has no healthcheck, got %+v", cfg.Healthcheck)
+	}
+	db, err := buildContainer(p, p.Services["db"], 1, "proj-db-1", "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := (&Service{}).createOptions(p, p.Services["app"], 1, "h", "", false)
-	if err != nil {
-		t.Fatal(err)
+	if h := db.Create.Config.Healthcheck; h == nil || h.Retries != 3 || h.Interval.Seconds() != 1 || strings.Join(h.Test, " ") != "CMD true" {
+		t.Errorf("db healthcheck %+v", h)
 	}
-	want := []string{filepath.Join(dir, "pw.txt") + ":/run/secrets/pw:ro", filepath.Join(dir, "app.conf") + ":/etc/app.conf:ro"}
-	if !slices.Equal(opts.HostConfig.Binds, want) {
-		t.Errorf("binds = %q, want %q", opts.HostConfig.Binds, want)
-	}
-	u := opts.HostConfig.Ulimits
-	if len(u) != 2 || u[0].Name != "nofile" || u[0].Soft != 100 || u[0].Hard != 200 || u[1].Name != "nproc" || u[1].Hard != 50 {
-		t.Errorf("ulimits = %+v %+v", u[0], u[1])
-	}
-}
-
-// down -p without a file finds the project's objects by their labels.
-func TestDownWithoutModel(t *testing.T) {
-	f := newFake()
-	svc := newSvc(f)
-	ctx := context.Background()
-	if err := svc.Up(ctx, project(t, appYAML), UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.volumes["other"] = map[string]string{LabelProject: "someone-else"}
-	if err := svc.Down(ctx, &types.Project{Name: "app"}, DownOptions{Volumes: true}); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.containers) != 0 || f.networks["app_back"] != nil || f.volumes["app_data"] != nil {
-		t.Errorf("left: %d containers, networks %v, volumes %v", len(f.containers), f.networks, f.volumes)
-	}
-	if f.volumes["other"] == nil {
-		t.Error("removed another project's volume")
+	// Changing one service's environment changes its hash only.
+	p3 := loadYAML(t, sample, "B_VALUE=three")
+	h1, _ := ConfigHash(p.Services["web"])
+	h3, _ := ConfigHash(p3.Services["web"])
+	d1, _ := ConfigHash(p.Services["db"])
+	d3, _ := ConfigHash(p3.Services["db"])
+	if h1 == h3 || d1 != d3 {
+		t.Errorf("hashes: web %v→%v db %v→%v", h1[:8], h3[:8], d1[:8], d3[:8])
 	}
 }

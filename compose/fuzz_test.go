@@ -2,43 +2,32 @@ package compose
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
+	"time"
 )
 
-// FuzzLoad feeds arbitrary Compose files to the loader: it must return a
-// project or an error, never panic, and a project it accepts must convert
-// to container create calls without panicking either.
+// FuzzLoad feeds arbitrary files to the loader: it must answer with a
+// project or an error, never panic or hang, and a loaded project must
+// convert to create requests without panicking.
 func FuzzLoad(f *testing.F) {
-	for _, seed := range []string{
-		appYAML,
-		"services: {web: {image: busybox}}",
-		"services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n",
-		"services: {w: {image: '${X:?unset}'}}",
-		"services: {w: {image: x, ports: ['1-3:4-6/udp'], volumes: ['/a:/b:ro', 'v:/c'], tmpfs: [/t]}}\nvolumes: {v: {}}",
-		"services: {w: {build: ., deploy: {resources: {limits: {memory: 1g, cpus: '2', pids: 5}}}}}",
-		"x-a: &a {image: x}\nservices: {w: {<<: *a, healthcheck: {test: 'true', interval: 1s}}}",
-		"{",
-	} {
-		f.Add([]byte(seed))
-	}
+	f.Add([]byte(appYAML))
+	f.Add([]byte("services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n"))
+	f.Add([]byte("services:\n  web:\n    image: ${IMG:-busybox}\n    ports: ['127.0.0.1:80-81:80-81/udp']\n    volumes: ['/h:/c:ro,z', 'v:/d:nocopy']\n    tmpfs: [/t]\nvolumes: {v: {}}\n"))
+	f.Add([]byte("services:\n  b:\n    build: {context: ., dockerfile_inline: 'FROM x'}\n    extends: {service: c}\n  c: {image: x, healthcheck: {test: 'true', retries: 2}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		p, err := Load(context.Background(), LoadOptions{WorkingDir: dir, Name: "fuzz", Environ: []string{"COMPOSE_DISABLE_ENV_FILE=1"}})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		p, err := LoadBytes(ctx, "fuzz", t.TempDir(), data, map[string]string{"IMG": "busybox"})
 		if err != nil {
 			return
 		}
-		c := &Service{}
-		for _, name := range p.ServiceNames() {
-			s := p.Services[name]
-			if _, err := ConfigHash(s); err != nil {
-				t.Fatalf("hash of accepted service %s: %v", name, err)
-			}
-			_, _ = c.createOptions(p, s, 1, "h", "", false)
+		names := p.ServiceNames()
+		if _, err := startOrder(p, names); err != nil {
+			return
+		}
+		for _, n := range names {
+			_, _ = buildContainer(p, p.Services[n], 1, "c", "", false)
+			_, _ = ConfigHash(p.Services[n])
 		}
 	})
 }

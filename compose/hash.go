@@ -4,32 +4,30 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// ConfigHash digests the parts of a service that shape its containers, so
-// `up` recreates a container only when they change. Fields that only steer
-// compose itself (build, pull policy, scale, dependencies' restart flags)
-// are left out, as docker compose does.
+// ConfigHash digests the part of a service's configuration that ends up in
+// its containers. Fields that only steer compose itself (how to build or
+// pull the image, how many replicas, start order, profiles) are left out,
+// so changing them does not recreate containers. encoding/json sorts map
+// keys, which makes the digest stable.
 func ConfigHash(s types.ServiceConfig) (string, error) {
-	o := s
-	o.Build = nil
-	o.PullPolicy = ""
-	o.Scale = nil
-	o.Develop = nil
-	o.Attach = nil
-	if o.Deploy != nil {
-		d := *o.Deploy
+	s.Build = nil
+	s.PullPolicy = ""
+	s.Scale = nil
+	s.DependsOn = nil
+	s.Profiles = nil
+	if s.Deploy != nil {
+		d := *s.Deploy
 		d.Replicas = nil
-		o.Deploy = &d
+		s.Deploy = &d
 	}
-	o.DependsOn = nil
-	o.Profiles = nil
-	o.Extends = nil
-	b, err := json.Marshal(o)
+	b, err := json.Marshal(s)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("hash service %s: %w", s.Name, err)
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil

@@ -2,217 +2,188 @@ package compose
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
-	"github.com/compose-spec/compose-go/v2/types"
-	"github.com/moby/moby/api/types/jsonstream"
-	"github.com/moby/moby/client"
-
 	"github.com/berth-dev/berth/build/buildcontext"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/client"
 )
 
-// imageID is the local image's ID, "" when absent.
-func (c *Service) imageID(ctx context.Context, ref string) string {
+// needsBuild tells whether up must build the service's image: it has a
+// build section and either --build was given or the image is missing.
+func (c *Compose) imageExists(ctx context.Context, ref string) (string, bool, error) {
 	res, err := c.API.ImageInspect(ctx, ref)
-	if err != nil {
-		return ""
+	if err == nil {
+		return res.ID, true, nil
 	}
-	return res.ID
+	if isNotFound(err) {
+		return "", false, nil
+	}
+	return "", false, fmt.Errorf("inspect image %s: %w", ref, err)
 }
 
-// ensureImages builds services with a build section (always with --build,
-// else only when their image is missing) and pulls missing images.
-func (c *Service) ensureImages(ctx context.Context, p *types.Project, build, noBuild bool, pr *progress) error {
-	var toBuild []string
-	for _, svc := range p.ServiceNames() {
-		s := p.Services[svc]
-		ref := imageName(p, s)
-		present := c.imageID(ctx, ref) != ""
+// ensureImages builds or pulls what the services need. build forces
+// builds; noBuild refuses them.
+func (c *Compose) ensureImages(ctx context.Context, p *types.Project, services []string, build, noBuild bool) error {
+	for _, n := range services {
+		s := p.Services[n]
+		ref := ImageName(p, s)
+		_, ok, err := c.imageExists(ctx, ref)
+		if err != nil {
+			return err
+		}
 		switch {
-		case s.Build != nil && !noBuild && (build || !present || s.PullPolicy == types.PullPolicyBuild):
-			toBuild = append(toBuild, svc)
-		case present || s.PullPolicy == types.PullPolicyNever:
-		case s.Build != nil && noBuild:
-			return fmt.Errorf("service %s: image %s not built and --no-build given", svc, ref)
-		default:
-			if err := c.pullOne(ctx, svc, ref, pr); err != nil {
+		case s.Build != nil && !noBuild && (build || !ok || s.PullPolicy == types.PullPolicyBuild):
+			if err := c.buildService(ctx, p, s); err != nil {
+				return err
+			}
+		case !ok && s.PullPolicy == types.PullPolicyNever:
+			return fmt.Errorf("service %s: image %s not found and pull_policy is never", n, ref)
+		case !ok && s.Image == "":
+			return fmt.Errorf("service %s has neither an image nor a build context specified: invalid compose project", n)
+		case !ok || s.PullPolicy == types.PullPolicyAlways:
+			if err := c.pullImage(ctx, "Image", ref); err != nil {
+				return fmt.Errorf("service %s: %w", n, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Build builds the images of the services that have a build section.
+func (c *Compose) Build(ctx context.Context, p *types.Project, services []string) error {
+	names, err := selectServices(p, services)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if s := p.Services[n]; s.Build != nil {
+			if err := c.buildService(ctx, p, s); err != nil {
 				return err
 			}
 		}
 	}
-	if len(toBuild) > 0 {
-		return c.Build(ctx, p, BuildOptions{Services: toBuild})
-	}
 	return nil
 }
 
-// BuildOptions are `compose build`'s flags.
-type BuildOptions struct {
-	Services []string
-	NoCache  bool
-	Pull     bool
-	Quiet    bool
-	Args     map[string]string
-}
-
-// Build builds the services with a build section through POST /build,
-// sending the context directory as a tar.
-func (c *Service) Build(ctx context.Context, p *types.Project, o BuildOptions) error {
-	names, err := selectServices(p, o.Services)
-	if err != nil {
-		return err
-	}
-	pr := c.progress()
-	for _, svc := range names {
-		s := p.Services[svc]
-		if s.Build == nil {
-			continue
-		}
-		ref := imageName(p, s)
-		pr.event("Service", svc, "Building")
-		if err := c.buildOne(ctx, p, s, ref, o); err != nil {
-			pr.event("Service", svc, "Error")
-			return fmt.Errorf("build service %s: %w", svc, err)
-		}
-		pr.event("Service", svc, "Built")
-	}
-	return nil
-}
-
-func (c *Service) buildOne(ctx context.Context, p *types.Project, s types.ServiceConfig, ref string, o BuildOptions) error {
+// buildService sends the service's context to POST /build and tags the
+// result with the service's image name (and build.tags).
+func (c *Compose) buildService(ctx context.Context, p *types.Project, s types.ServiceConfig) error {
 	b := s.Build
+	ref := ImageName(p, s)
 	dir := b.Context
 	if dir == "" {
-		dir = "."
+		dir = p.WorkingDir
 	}
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(p.WorkingDir, dir)
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("build context %s is not a directory", dir)
 	}
 	dockerfile := b.Dockerfile
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
 	}
-	tarOpts := buildcontext.Options{Keep: []string{".dockerignore"}}
+	var extra map[string][]byte
 	if b.DockerfileInline != "" {
-		dockerfile = ".dockerfile.inline"
-		tarOpts.Extra = map[string][]byte{dockerfile: []byte(b.DockerfileInline)}
+		dockerfile = ".berth-compose.Dockerfile"
+		extra = map[string][]byte{dockerfile: []byte(b.DockerfileInline)}
 	} else if filepath.IsAbs(dockerfile) {
 		rel, err := filepath.Rel(dir, dockerfile)
 		if err != nil || strings.HasPrefix(rel, "..") {
+			// A Dockerfile outside the context travels with it.
 			data, err := os.ReadFile(dockerfile)
 			if err != nil {
-				return fmt.Errorf("read dockerfile: %w", err)
+				return fmt.Errorf("build %s: %w", s.Name, err)
 			}
-			dockerfile = ".dockerfile.compose"
-			tarOpts.Extra = map[string][]byte{dockerfile: data}
+			dockerfile = ".berth-compose.Dockerfile"
+			extra = map[string][]byte{dockerfile: data}
 		} else {
 			dockerfile = rel
 		}
 	}
-	tarOpts.Keep = append(tarOpts.Keep, dockerfile)
-	excludes, err := buildcontext.ReadIgnore(dir)
-	if err != nil {
-		return err
-	}
-	tarOpts.Excludes = excludes
-
-	args := map[string]*string{}
-	for k, v := range b.Args {
-		args[k] = v
-	}
-	for k, v := range o.Args {
-		args[k] = &v
-	}
+	c.prog.event("Image", ref, "Building")
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarContext(dir, dockerfile, extra, pw)) }()
+	defer pr.Close()
 	labels := map[string]string{}
 	for k, v := range b.Labels {
 		labels[k] = v
 	}
-	tags := append([]string{ref}, b.Tags...)
-
-	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(buildcontext.Write(pw, dir, tarOpts)) }()
-	defer pr.Close()
+	args := map[string]*string{}
+	for k, v := range b.Args {
+		args[k] = v
+	}
 	res, err := c.API.ImageBuild(ctx, pr, client.ImageBuildOptions{
-		Tags: tags, Dockerfile: dockerfile, BuildArgs: args, Target: b.Target, Labels: labels,
-		NoCache: o.NoCache || b.NoCache, PullParent: o.Pull || b.Pull, Remove: true,
-		NetworkMode: b.Network, ShmSize: int64(b.ShmSize), ExtraHosts: b.ExtraHosts.AsList(":"),
-		CacheFrom: b.CacheFrom,
+		Tags:        append([]string{ref}, b.Tags...),
+		Dockerfile:  filepath.ToSlash(dockerfile),
+		BuildArgs:   args,
+		Target:      b.Target,
+		Labels:      labels,
+		NoCache:     b.NoCache,
+		PullParent:  b.Pull,
+		NetworkMode: b.Network,
+		ExtraHosts:  b.ExtraHosts.AsList(":"),
+		ShmSize:     int64(b.ShmSize),
+		CacheFrom:   b.CacheFrom,
+		Remove:      true,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("build %s: %w", s.Name, err)
 	}
 	defer res.Body.Close()
-	return c.jsonStream(res.Body, o.Quiet)
-}
-
-// jsonStream copies a build/pull/push message stream's text to Out and
-// turns its error message into an error.
-func (c *Service) jsonStream(r io.Reader, quiet bool) error {
-	dec := json.NewDecoder(r)
-	for {
-		var m struct {
-			jsonstream.Message
-			ErrorMessage string `json:"error,omitempty"`
-		}
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("read daemon output: %w", err)
-		}
-		switch {
-		case m.Error != nil:
-			return errors.New(m.Error.Message)
-		case m.ErrorMessage != "":
-			return errors.New(m.ErrorMessage)
-		case m.Stream != "" && !quiet && c.Out != nil && !c.TTY:
-			fmt.Fprint(c.Out, m.Stream)
-		}
+	if err := readJSONStream(res.Body, c.buildOutput()); err != nil {
+		return fmt.Errorf("build %s: %w", s.Name, err)
 	}
-}
-
-func (c *Service) pullOne(ctx context.Context, svc, ref string, pr *progress) error {
-	pr.event("Image", ref, "Pulling")
-	res, err := c.API.ImagePull(ctx, ref, client.ImagePullOptions{})
-	if err != nil {
-		pr.event("Image", ref, "Error")
-		return fmt.Errorf("pull %s for service %s: %w", ref, svc, err)
-	}
-	defer res.Close()
-	if err := c.jsonStream(res, true); err != nil {
-		pr.event("Image", ref, "Error")
-		return fmt.Errorf("pull %s for service %s: %w", ref, svc, err)
-	}
-	pr.event("Image", ref, "Pulled")
+	c.prog.event("Image", ref, "Built")
 	return nil
 }
 
-// Pull pulls the images of the named services (all when none); services
-// that only build are skipped, as docker compose does.
-func (c *Service) Pull(ctx context.Context, p *types.Project, services []string, ignoreFailures bool) error {
+// buildOutput is where builder output goes: the progress stream when it is
+// plain, nowhere on a terminal (only the outcome is shown).
+func (c *Compose) buildOutput() io.Writer {
+	if c.TTY || c.Err == nil {
+		return io.Discard
+	}
+	return c.Err
+}
+
+func (c *Compose) pullImage(ctx context.Context, kind, ref string) error {
+	c.prog.event(kind, ref, "Pulling")
+	r, err := c.API.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	defer r.Close()
+	for m, err := range r.JSONMessages(ctx) {
+		if err != nil {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+		if m.Error != nil {
+			return fmt.Errorf("pull %s: %s", ref, m.Error.Message)
+		}
+	}
+	c.prog.event(kind, ref, "Pulled")
+	return nil
+}
+
+// Pull pulls the images of services that name one.
+func (c *Compose) Pull(ctx context.Context, p *types.Project, services []string, ignoreBuildable bool) error {
 	names, err := selectServices(p, services)
 	if err != nil {
 		return err
 	}
-	pr := c.progress()
-	for _, svc := range names {
-		s := p.Services[svc]
-		if s.Image == "" {
+	for _, n := range names {
+		s := p.Services[n]
+		if s.Image == "" || (ignoreBuildable && s.Build != nil) {
 			continue
 		}
-		if err := c.pullOne(ctx, svc, s.Image, pr); err != nil {
-			if s.Build != nil || ignoreFailures {
-				pr.event("Image", s.Image, "Warning")
+		if err := c.pullImage(ctx, "Image", s.Image); err != nil {
+			if s.Build != nil {
+				c.prog.warn("%v (the service has a build section: build it instead)", err)
 				continue
 			}
 			return err
@@ -221,49 +192,75 @@ func (c *Service) Pull(ctx context.Context, p *types.Project, services []string,
 	return nil
 }
 
-// Push pushes the images of services with a build section and an image name.
-func (c *Service) Push(ctx context.Context, p *types.Project, services []string, ignoreFailures bool) error {
+// Push pushes the images of services that have a build section and an image name.
+func (c *Compose) Push(ctx context.Context, p *types.Project, services []string) error {
 	names, err := selectServices(p, services)
 	if err != nil {
 		return err
 	}
-	pr := c.progress()
-	for _, svc := range names {
-		s := p.Services[svc]
+	for _, n := range names {
+		s := p.Services[n]
 		if s.Build == nil || s.Image == "" {
 			continue
 		}
-		pr.event("Image", s.Image, "Pushing")
-		res, err := c.API.ImagePush(ctx, s.Image, client.ImagePushOptions{RegistryAuth: "e30="})
-		if err == nil {
-			err = c.jsonStream(res, true)
-			res.Close()
-		}
+		c.prog.event("Image", s.Image, "Pushing")
+		r, err := c.API.ImagePush(ctx, s.Image, client.ImagePushOptions{RegistryAuth: "e30="})
 		if err != nil {
-			pr.event("Image", s.Image, "Error")
-			if ignoreFailures {
-				continue
-			}
 			return fmt.Errorf("push %s: %w", s.Image, err)
 		}
-		pr.event("Image", s.Image, "Pushed")
+		for m, err := range r.JSONMessages(ctx) {
+			if err != nil {
+				r.Close()
+				return fmt.Errorf("push %s: %w", s.Image, err)
+			}
+			if m.Error != nil {
+				r.Close()
+				return fmt.Errorf("push %s: %s", s.Image, m.Error.Message)
+			}
+		}
+		r.Close()
+		c.prog.event("Image", s.Image, "Pushed")
 	}
 	return nil
 }
 
-// projectImages are the images the project's services use, sorted.
-func projectImages(p *types.Project, onlyBuilt bool) []string {
-	var out []string
-	for _, svc := range p.ServiceNames() {
-		s := p.Services[svc]
-		if onlyBuilt && s.Image != "" {
-			continue
+// readJSONStream copies a build's `stream` output to w and turns an
+// error message into an error.
+func readJSONStream(r io.Reader, w io.Writer) error {
+	dec := newJSONDecoder(r)
+	for {
+		var m struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
 		}
-		ref := imageName(p, s)
-		if !slices.Contains(out, ref) {
-			out = append(out, ref)
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+			return errors.New(strings.TrimSpace(m.ErrorDetail.Message))
+		}
+		if m.Error != "" {
+			return errors.New(strings.TrimSpace(m.Error))
+		}
+		if m.Stream != "" {
+			io.WriteString(w, m.Stream)
 		}
 	}
-	slices.Sort(out)
-	return out
+}
+
+// tarContext writes dir as a tar stream with the build package's context
+// writer (.dockerignore honoured, the Dockerfile always sent), plus the
+// extra files (an inline or outside Dockerfile).
+func tarContext(dir, dockerfile string, extra map[string][]byte, w io.Writer) error {
+	excludes, err := buildcontext.ReadIgnore(dir)
+	if err != nil {
+		return fmt.Errorf("build context %s: %w", dir, err)
+	}
+	return buildcontext.Write(w, dir, buildcontext.Options{Excludes: excludes, Keep: []string{dockerfile, ".dockerignore"}, Extra: extra})
 }

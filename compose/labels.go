@@ -1,7 +1,7 @@
 package compose
 
-// Labels Docker Compose v2 puts on the objects it creates; tools find a
-// project's objects by them.
+// Labels Docker Compose v2 puts on the objects it creates; tools that know
+// compose (and compose itself) find a project's objects by them.
 const (
 	LabelProject     = "com.docker.compose.project"
 	LabelService     = "com.docker.compose.service"
@@ -16,8 +16,9 @@ const (
 	LabelDependsOn   = "com.docker.compose.depends_on"
 	LabelNetwork     = "com.docker.compose.network"
 	LabelVolume      = "com.docker.compose.volume"
-	LabelReplace     = "com.docker.compose.replace"
+	LabelSlug        = "com.docker.compose.slug"
 )
 
-// DefaultVersion is the Compose version berth reports in its labels.
-const DefaultVersion = "2.40.0"
+// ComposeVersion is what the version label says: the Docker Compose release
+// whose behaviour berth follows.
+const ComposeVersion = "2.30.0"

@@ -2,88 +2,90 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"regexp"
 	"strings"
 
-	composecli "github.com/compose-spec/compose-go/v2/cli"
-	"github.com/compose-spec/compose-go/v2/graph"
-	"github.com/compose-spec/compose-go/v2/types"
-
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// LoadOptions says where a project comes from, as docker compose's global
+// LoadOptions selects and parameterises a project, as docker compose's global
 // flags do.
 type LoadOptions struct {
-	Files      []string // -f; none means compose.yaml (etc.) found from WorkingDir up
-	Name       string   // -p; else COMPOSE_PROJECT_NAME, `name:`, the directory
-	Profiles   []string // --profile; else COMPOSE_PROFILES
-	EnvFiles   []string // --env-file; else .env in the project directory
-	WorkingDir string   // --project-directory
-	Environ    []string // the caller's environment (KEY=VALUE)
+	Files       []string // -f, in order; later files override earlier ones
+	ProjectName string   // -p; else COMPOSE_PROJECT_NAME, the file's `name:`, the directory name
+	Profiles    []string // --profile; else COMPOSE_PROFILES
+	EnvFiles    []string // --env-file; else <project dir>/.env
+	WorkDir     string   // --project-directory; else the first file's directory
+	Env         []string // the process environment (KEY=VALUE), used for interpolation
 }
 
-// Load reads, merges, interpolates and validates a project. Errors are
-// InvalidParameter: a bad file is the user's to fix.
+// Load reads, merges, interpolates and validates the project. Errors are
+// InvalidParameter: the file is wrong, not the daemon.
 func Load(ctx context.Context, o LoadOptions) (*types.Project, error) {
-	opts := []composecli.ProjectOptionsFn{
-		composecli.WithEnv(o.Environ),
-		composecli.WithWorkingDirectory(o.WorkingDir),
-		composecli.WithEnvFiles(o.EnvFiles...),
-		composecli.WithDotEnv,
-		composecli.WithConfigFileEnv,
-		composecli.WithDefaultConfigPath,
-		composecli.WithDefaultProfiles(o.Profiles...),
-		composecli.WithResolvedPaths(true),
+	env := o.Env
+	if env == nil {
+		env = os.Environ()
 	}
-	if o.Name != "" {
-		opts = append(opts, composecli.WithName(o.Name))
+	fns := []cli.ProjectOptionsFn{
+		cli.WithWorkingDirectory(o.WorkDir),
+		cli.WithEnv(env),
+		cli.WithEnvFiles(o.EnvFiles...),
+		cli.WithDotEnv,
+		cli.WithConfigFileEnv,
+		cli.WithDefaultConfigPath,
+		cli.WithName(o.ProjectName),
 	}
-	po, err := composecli.NewProjectOptions(o.Files, opts...)
+	profiles := o.Profiles
+	fns = append(fns, func(po *cli.ProjectOptions) error {
+		if len(profiles) == 0 {
+			if p := po.Environment["COMPOSE_PROFILES"]; p != "" {
+				profiles = strings.Split(p, ",")
+			}
+		}
+		return cli.WithProfiles(profiles)(po)
+	})
+	po, err := cli.NewProjectOptions(o.Files, fns...)
 	if err != nil {
 		return nil, errdefs.InvalidParameter(err)
+	}
+	if len(po.ConfigPaths) == 0 {
+		return nil, errdefs.InvalidParameter(errors.New("no configuration file provided: not found"))
 	}
 	p, err := po.LoadProject(ctx)
 	if err != nil {
-		return nil, errdefs.InvalidParameter(err)
-	}
-	if err := graph.CheckCycle(p); err != nil {
-		return nil, errdefs.InvalidParameter(fmt.Errorf("dependency cycle: %w", err))
-	}
-	if err := checkProject(p); err != nil {
-		return nil, errdefs.InvalidParameter(err)
+		return nil, errdefs.InvalidParameter(clarify(err))
 	}
 	return p, nil
 }
 
-// checkProject refuses what compose-go accepts but compose cannot run.
-func checkProject(p *types.Project) error {
-	for _, name := range p.ServiceNames() {
-		s := p.Services[name]
-		if s.Image == "" && s.Build == nil {
-			return fmt.Errorf("service %q has neither an image nor a build context specified", name)
-		}
-		for dep := range s.DependsOn {
-			if _, ok := p.Services[dep]; !ok {
-				if _, disabled := p.DisabledServices[dep]; !disabled {
-					return fmt.Errorf("service %q depends on undefined service %q", name, dep)
-				}
-			}
-		}
-		for net := range s.Networks {
-			if _, ok := p.Networks[net]; !ok {
-				return fmt.Errorf("service %q refers to undefined network %s", name, net)
-			}
-		}
+// falseSchema is the JSON-schema validator's wording for a key the compose
+// schema does not allow: "validating f: services.web.colour false schema".
+var falseSchema = regexp.MustCompile(`^(validating [^:]+: )(.*)\.([^.]+) false schema$`)
+
+// clarify rewords the loader's least helpful messages the way docker
+// compose words them.
+func clarify(err error) error {
+	if m := falseSchema.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("%s%s additional properties '%s' not allowed", m[1], m[2], m[3])
 	}
-	return nil
+	return err
 }
 
-// imageName is the image a service runs: its own, or the one compose
-// builds for it (<project>-<service>, as docker compose names it).
-func imageName(p *types.Project, s types.ServiceConfig) string {
-	if s.Image != "" {
-		return s.Image
+// LoadBytes loads a project from one in-memory file (fuzzing, tests).
+func LoadBytes(ctx context.Context, name, workDir string, content []byte, env map[string]string) (*types.Project, error) {
+	p, err := loader.LoadWithContext(ctx, types.ConfigDetails{
+		WorkingDir:  workDir,
+		ConfigFiles: []types.ConfigFile{{Filename: "compose.yaml", Content: content}},
+		Environment: env,
+	}, func(o *loader.Options) { o.SetProjectName(name, true) })
+	if err != nil {
+		return nil, errdefs.InvalidParameter(fmt.Errorf("load compose file: %w", clarify(err)))
 	}
-	return strings.ToLower(p.Name + "-" + s.Name)
+	return p, nil
 }

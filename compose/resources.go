@@ -3,82 +3,158 @@ package compose
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"sort"
 
+	"github.com/berth-dev/berth/errdefs"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 )
 
-// ensureNetworks creates the project's networks that do not exist yet and
-// checks that external ones do.
-func (c *Service) ensureNetworks(ctx context.Context, p *types.Project, pr *progress) error {
-	for _, key := range p.NetworkNames() {
-		n := p.Networks[key]
-		if !c.networkUsed(p, key) {
+// usedNetworks and usedVolumes are the project resources the given services
+// refer to, sorted by key.
+func usedNetworks(p *types.Project, services []string) []string {
+	seen := map[string]bool{}
+	for _, n := range services {
+		s := p.Services[n]
+		if s.NetworkMode != "" {
 			continue
 		}
-		_, err := c.API.NetworkInspect(ctx, n.Name, client.NetworkInspectOptions{})
-		if err == nil {
-			continue
+		for k := range s.Networks {
+			seen[k] = true
 		}
-		if !isNotFound(err) {
-			return fmt.Errorf("network %s: %w", n.Name, err)
-		}
-		if n.External {
-			return fmt.Errorf("network %s declared as external, but could not be found", n.Name)
-		}
-		labels := map[string]string{LabelNetwork: key, LabelProject: p.Name, LabelVersion: c.version()}
-		for k, v := range n.Labels {
-			labels[k] = v
-		}
-		opts := client.NetworkCreateOptions{
-			Driver: n.Driver, Options: n.DriverOpts, Labels: labels, Internal: n.Internal,
-			Attachable: n.Attachable, EnableIPv4: n.EnableIPv4, EnableIPv6: n.EnableIPv6,
-		}
-		pr.event("Network", n.Name, "Creating")
-		if _, err := c.API.NetworkCreate(ctx, n.Name, opts); err != nil {
-			pr.event("Network", n.Name, "Error")
-			return fmt.Errorf("create network %s: %w", n.Name, err)
-		}
-		pr.event("Network", n.Name, "Created")
 	}
+	return sortedKeys(seen)
+}
+
+func usedVolumes(p *types.Project, services []string) []string {
+	seen := map[string]bool{}
+	for _, n := range services {
+		for _, v := range p.Services[n].Volumes {
+			if v.Type == types.VolumeTypeVolume && v.Source != "" {
+				if _, ok := p.Volumes[v.Source]; ok {
+					seen[v.Source] = true
+				}
+			}
+		}
+	}
+	return sortedKeys(seen)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ensureNetwork creates a project network unless it exists; an external one
+// must exist.
+func (c *Compose) ensureNetwork(ctx context.Context, p *types.Project, key string) error {
+	n, ok := p.Networks[key]
+	if !ok {
+		return errdefs.InvalidParameter(fmt.Errorf("service refers to undefined network %s", key))
+	}
+	name := networkName(p, key)
+	got, err := c.API.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if err == nil {
+		if !bool(n.External) {
+			if l := got.Network.Labels[LabelProject]; l != p.Name {
+				c.prog.warn("a network with name %s exists but was not created for project %q.\nSet `external: true` to use an existing network", name, p.Name)
+			}
+		}
+		return nil
+	}
+	if !isNotFound(err) {
+		return fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	if n.External {
+		return errdefs.NotFound(fmt.Errorf("network %s declared as external, but could not be found", name))
+	}
+	labels := map[string]string{}
+	for k, v := range n.Labels {
+		labels[k] = v
+	}
+	for k, v := range n.CustomLabels {
+		labels[k] = v
+	}
+	labels[LabelNetwork] = key
+	labels[LabelProject] = p.Name
+	labels[LabelVersion] = ComposeVersion
+	opts := client.NetworkCreateOptions{
+		Driver:     n.Driver,
+		Options:    n.DriverOpts,
+		Internal:   n.Internal,
+		Attachable: n.Attachable,
+		Labels:     labels,
+		EnableIPv4: n.EnableIPv4,
+		EnableIPv6: n.EnableIPv6,
+	}
+	if n.Ipam.Driver != "" || len(n.Ipam.Config) > 0 {
+		ipam := &network.IPAM{Driver: n.Ipam.Driver, Options: n.Ipam.Options}
+		for _, pool := range n.Ipam.Config {
+			cfg := network.IPAMConfig{AuxAddress: map[string]netip.Addr{}}
+			if pfx, err := netip.ParsePrefix(pool.Subnet); err == nil {
+				cfg.Subnet = pfx
+			}
+			if pfx, err := netip.ParsePrefix(pool.IPRange); err == nil {
+				cfg.IPRange = pfx
+			}
+			if a, err := netip.ParseAddr(pool.Gateway); err == nil {
+				cfg.Gateway = a
+			}
+			for k, v := range pool.AuxiliaryAddresses {
+				if a, err := netip.ParseAddr(v); err == nil {
+					cfg.AuxAddress[k] = a
+				}
+			}
+			ipam.Config = append(ipam.Config, cfg)
+		}
+		opts.IPAM = ipam
+	}
+	c.prog.event("Network", name, "Creating")
+	if _, err := c.API.NetworkCreate(ctx, name, opts); err != nil {
+		return fmt.Errorf("create network %s: %w", name, err)
+	}
+	c.prog.event("Network", name, "Created")
 	return nil
 }
 
-// networkUsed: compose creates only networks some enabled service uses.
-func (c *Service) networkUsed(p *types.Project, key string) bool {
-	for _, s := range p.Services {
-		if _, ok := s.Networks[key]; ok {
-			return true
+// ensureVolume creates a project volume unless it exists; an external one
+// must exist.
+func (c *Compose) ensureVolume(ctx context.Context, p *types.Project, key string) error {
+	v := p.Volumes[key]
+	name := volumeName(p, key)
+	got, err := c.API.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	if err == nil {
+		if !bool(v.External) && got.Volume.Labels[LabelProject] != p.Name {
+			c.prog.warn("volume %q already exists but was not created by Docker Compose. Use `external: true` to use an existing volume", name)
 		}
+		return nil
 	}
-	return false
-}
-
-// ensureVolumes creates the project's named volumes that do not exist yet
-// and checks that external ones do.
-func (c *Service) ensureVolumes(ctx context.Context, p *types.Project, pr *progress) error {
-	for _, key := range p.VolumeNames() {
-		v := p.Volumes[key]
-		_, err := c.API.VolumeInspect(ctx, v.Name, client.VolumeInspectOptions{})
-		if err == nil {
-			continue
-		}
-		if !isNotFound(err) {
-			return fmt.Errorf("volume %s: %w (does the daemon have named volumes?)", v.Name, err)
-		}
-		if v.External {
-			return fmt.Errorf("external volume %q not found", v.Name)
-		}
-		labels := map[string]string{LabelVolume: key, LabelProject: p.Name, LabelVersion: c.version()}
-		for k, val := range v.Labels {
-			labels[k] = val
-		}
-		pr.event("Volume", v.Name, "Creating")
-		if _, err := c.API.VolumeCreate(ctx, client.VolumeCreateOptions{Name: v.Name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}); err != nil {
-			pr.event("Volume", v.Name, "Error")
-			return fmt.Errorf("create volume %s: %w", v.Name, missing(err, "named volumes"))
-		}
-		pr.event("Volume", v.Name, "Created")
+	if !isNotFound(err) {
+		return fmt.Errorf("inspect volume %s: %w", name, err)
 	}
+	if v.External {
+		return errdefs.NotFound(fmt.Errorf("external volume %q not found", name))
+	}
+	labels := map[string]string{}
+	for k, val := range v.Labels {
+		labels[k] = val
+	}
+	for k, val := range v.CustomLabels {
+		labels[k] = val
+	}
+	labels[LabelVolume] = key
+	labels[LabelProject] = p.Name
+	labels[LabelVersion] = ComposeVersion
+	c.prog.event("Volume", name, "Creating")
+	if _, err := c.API.VolumeCreate(ctx, client.VolumeCreateOptions{Name: name, Driver: v.Driver, DriverOpts: v.DriverOpts, Labels: labels}); err != nil {
+		return fmt.Errorf("create volume %s: %w", name, err)
+	}
+	c.prog.event("Volume", name, "Created")
 	return nil
 }

@@ -22,7 +22,7 @@ func (d *Daemon) registryClient(authHeader string) (*distribution.Client, error)
 	if err != nil {
 		return nil, err
 	}
-	return distribution.NewClient(distribution.Options{Insecure: d.cfg.InsecureRegistries, Mirrors: d.cfg.RegistryMirrors}, auth), nil
+	return distribution.NewClient(distribution.Options{Insecure: d.cfg.InsecureRegistries, Mirrors: d.cfg.RegistryMirrors, Keychain: distribution.ConfigKeychain("")}, auth), nil
 }
 
 // PullImage implements api.DistributionBackend.

@@ -34,6 +34,9 @@ type Options struct {
 	Mirrors []string
 	// Transport overrides the HTTP transport (tests).
 	Transport http.RoundTripper
+	// Keychain gives stored credentials for a registry host when the
+	// client has none (the daemon user's ~/.docker/config.json).
+	Keychain func(host string) registry.AuthConfig
 }
 
 // Client talks to registries on behalf of one user (one set of credentials).
@@ -89,6 +92,7 @@ func DecodeAuthHeader(h string) (registry.AuthConfig, error) {
 // Repository is one repository of one registry.
 type Repository struct {
 	c      *Client
+	auth   registry.AuthConfig
 	host   string // as in the reference; docker.io for Docker Hub
 	name   string // path, e.g. library/busybox
 	scheme string
@@ -111,7 +115,11 @@ func (c *Client) Repository(named reference.Named) *Repository {
 	if c.insecure(endpoint) {
 		scheme = "http"
 	}
-	return &Repository{c: c, host: host, name: reference.Path(named), scheme: scheme, base: scheme + "://" + endpoint}
+	auth := c.auth
+	if auth == (registry.AuthConfig{}) && c.opts.Keychain != nil {
+		auth = c.opts.Keychain(host)
+	}
+	return &Repository{c: c, auth: auth, host: host, name: reference.Path(named), scheme: scheme, base: scheme + "://" + endpoint}
 }
 
 // insecure tells whether host is reached over plain HTTP: loopback and
@@ -181,8 +189,8 @@ func (r *Repository) do(req *http.Request, scope string) (*http.Response, error)
 	r.c.mu.Unlock()
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
-	} else if r.c.auth.RegistryToken != "" {
-		req.Header.Set("Authorization", "Bearer "+r.c.auth.RegistryToken)
+	} else if r.auth.RegistryToken != "" {
+		req.Header.Set("Authorization", "Bearer "+r.auth.RegistryToken)
 	}
 	resp, err := r.send(req)
 	if err != nil {
@@ -195,7 +203,7 @@ func (r *Repository) do(req *http.Request, scope string) (*http.Response, error)
 	scheme, params := parseChallenge(challenge)
 	switch strings.ToLower(scheme) {
 	case "basic":
-		if r.c.auth.Username == "" {
+		if r.auth.Username == "" {
 			return resp, nil
 		}
 		resp.Body.Close()
@@ -203,7 +211,7 @@ func (r *Repository) do(req *http.Request, scope string) (*http.Response, error)
 		if err != nil {
 			return nil, err
 		}
-		req2.SetBasicAuth(r.c.auth.Username, r.c.auth.Password)
+		req2.SetBasicAuth(r.auth.Username, r.auth.Password)
 		return r.send(req2)
 	case "bearer":
 		resp.Body.Close()
@@ -292,8 +300,8 @@ func (r *Repository) fetchToken(ctx context.Context, realm, service, scope strin
 	if err != nil {
 		return "", err
 	}
-	if r.c.auth.Username != "" {
-		req.SetBasicAuth(r.c.auth.Username, r.c.auth.Password)
+	if r.auth.Username != "" {
+		req.SetBasicAuth(r.auth.Username, r.auth.Password)
 	}
 	resp, err := r.c.http.Do(req)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	goruntime "runtime"
 	"strings"
 	"sync"
@@ -112,7 +113,7 @@ func Pull(ctx context.Context, store *image.Store, c *Client, named reference.Na
 		} else {
 			p.send(id, "Pulling fs layer", &jsonstream.Progress{})
 		}
-		layers[i] = &remoteLayer{repo: repo, desc: desc, diffID: cfg.RootFS.DiffIDs[i], progress: p}
+		layers[i] = &remoteLayer{ctx: ctx, repo: repo, desc: desc, diffID: cfg.RootFS.DiffIDs[i], progress: p}
 	}
 	storeRef := named.String()
 	img, err := store.Put(ctx, &remoteView{raw: data, manifest: &m, rawConfig: rawConfig, layers: layers}, image.PutOptions{Ref: storeRef, RecordDigest: true})
@@ -242,6 +243,7 @@ func (v *remoteView) ConfigFile() (*dockerspec.DockerOCIImage, error) {
 
 // remoteLayer streams a layer blob from the registry, reporting progress.
 type remoteLayer struct {
+	ctx      context.Context
 	repo     *Repository
 	desc     ocispec.Descriptor
 	diffID   digest.Digest
@@ -256,14 +258,93 @@ func (l *remoteLayer) Uncompressed() (io.ReadCloser, error) {
 	return nil, errors.New("remote layers are read compressed")
 }
 func (l *remoteLayer) Compressed() (io.ReadCloser, error) {
-	rc, _, err := l.repo.Blob(context.Background(), l.desc.Digest)
-	if err != nil {
+	br := &blobReader{ctx: l.ctx, repo: l.repo, desc: l.desc, retries: 3}
+	if err := br.open(); err != nil {
 		return nil, err
 	}
-	// A blob longer than its descriptor says is cut there: the digest
-	// check then fails instead of the download running on.
-	limited := io.LimitReader(rc, l.desc.Size)
-	return &progressReader{r: limited, c: rc, id: shortID(l.desc.Digest), total: l.desc.Size, p: l.progress, verb: "Downloading", done: []string{"Verifying Checksum", "Download complete"}}, nil
+	return &progressReader{r: br, c: br, id: shortID(l.desc.Digest), total: l.desc.Size, p: l.progress, verb: "Downloading", done: []string{"Verifying Checksum", "Download complete"}}, nil
+}
+
+// blobReader reads a layer blob, resuming with a Range request where a
+// broken connection left off, and refusing more or fewer bytes than the
+// descriptor says (the store then verifies the digest). It stops with the
+// pull's context: a client that goes away ends the downloads.
+type blobReader struct {
+	ctx     context.Context
+	repo    *Repository
+	desc    ocispec.Descriptor
+	body    io.ReadCloser
+	n       int64
+	retries int
+}
+
+func (r *blobReader) open() error {
+	req, err := http.NewRequestWithContext(r.ctx, http.MethodGet, r.repo.url("blobs", r.desc.Digest.String()), nil)
+	if err != nil {
+		return err
+	}
+	if r.n > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", r.n))
+	}
+	resp, err := r.repo.do(req, r.repo.scope("pull"))
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK && r.n == 0, resp.StatusCode == http.StatusPartialContent && r.n > 0:
+	case resp.StatusCode == http.StatusOK:
+		// The registry ignored the range: skip what was already read.
+		if _, err := io.CopyN(io.Discard, resp.Body, r.n); err != nil {
+			resp.Body.Close()
+			return fmt.Errorf("resume blob %s: %w", r.desc.Digest, err)
+		}
+	default:
+		defer resp.Body.Close()
+		return registryError("fetch blob "+r.desc.Digest.String(), resp)
+	}
+	r.body = resp.Body
+	return nil
+}
+
+func (r *blobReader) Read(p []byte) (int, error) {
+	for {
+		if r.body == nil {
+			if err := r.open(); err != nil {
+				return 0, err
+			}
+		}
+		if rest := r.desc.Size - r.n + 1; int64(len(p)) > rest {
+			p = p[:rest]
+		}
+		n, err := r.body.Read(p)
+		r.n += int64(n)
+		if r.n > r.desc.Size {
+			return n, errdefs.InvalidParameterf("blob %s is larger than the %d bytes its descriptor says", r.desc.Digest, r.desc.Size)
+		}
+		if err == io.EOF && r.n < r.desc.Size {
+			err = io.ErrUnexpectedEOF
+		}
+		if n > 0 || err == nil || err == io.EOF {
+			return n, err
+		}
+		if r.retries > 0 && r.ctx.Err() == nil {
+			r.retries--
+			r.body.Close()
+			r.body = nil
+			continue // resume from byte r.n
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, errdefs.InvalidParameterf("blob %s is truncated: got %d of %d bytes", r.desc.Digest, r.n, r.desc.Size)
+		}
+		return 0, err
+	}
+}
+
+func (r *blobReader) Close() error {
+	if r.body != nil {
+		return r.body.Close()
+	}
+	return nil
 }
 
 // progressReader reports the bytes read through it, at most every 100 ms.

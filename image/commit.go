@@ -184,23 +184,34 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	default:
 		tarStream = tee
 	}
+	// Decompression, hashing and the blob write run ahead on their own
+	// goroutine; the consumer only unpacks.
 	diffHash := digest.SHA256.Digester()
 	untar := io.TeeReader(tarStream, diffHash.Hash())
-	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), untar, archive.ApplyOptions{Overlay: true})
+	ahead := newReadAhead(io.MultiReader(untar, readerFunc(func([]byte) (int, error) {
+		// Hash what follows the end-of-archive marker too, and read the
+		// blob to its end: the digests cover the whole streams.
+		if _, err := io.Copy(io.Discard, tee); err != nil {
+			return 0, err
+		}
+		return 0, io.EOF
+	})))
+	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), ahead, archive.ApplyOptions{Overlay: true, Parallel: applyParallel})
 	if err != nil {
+		ahead.close()
 		if ctx.Err() != nil {
 			return fail(err)
 		}
 		return fail(errdefs.InvalidParameter(fmt.Errorf("layer: %w", err)))
 	}
-	// Hash what follows the end-of-archive marker too: the digests cover
-	// the whole stream.
-	if _, err := io.Copy(io.Discard, untar); err != nil {
+	if _, err := io.Copy(io.Discard, ahead); err != nil {
+		ahead.close()
+		if ctx.Err() != nil {
+			return fail(err)
+		}
 		return fail(errdefs.InvalidParameter(fmt.Errorf("layer: %w", err)))
 	}
-	if _, err := io.Copy(io.Discard, tee); err != nil {
-		return fail(fmt.Errorf("layer: %w", err))
-	}
+	ahead.close()
 	if err := w.finish(want); err != nil {
 		return fail(errdefs.InvalidParameter(err))
 	}
@@ -212,6 +223,13 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	l.desc = ocispec.Descriptor{MediaType: mediaType, Digest: w.digest, Size: w.n}
 	return l, nil
 }
+
+// applyParallel is how many goroutines create a layer's small files.
+const applyParallel = 4
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // chainIDs computes the OCI chain IDs of a stack of diff IDs.
 func chainIDs(diffIDs []digest.Digest) []digest.Digest {

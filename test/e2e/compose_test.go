@@ -13,7 +13,6 @@ import (
 	"time"
 )
 
-// freePort is a TCP port nothing listens on right now.
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -24,24 +23,25 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// writeFiles creates files (path -> content) under dir.
-func writeFiles(t *testing.T, dir string, files map[string]string) {
+// composeEnv runs `berth compose` in the example's directory with extra
+// environment variables.
+func (e *env) compose(t *testing.T, dir string, envs []string, args ...string) result {
 	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	cmd := exec.Command(e.berth, append([]string{"-H", "unix://" + e.sock, "compose"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(e.dockerEnv(), envs...)
+	out, err := cmd.CombinedOutput()
+	r := result{stdout: string(out)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
 	}
+	return r
 }
 
-// get fetches url, retrying while the server comes up.
-func get(t *testing.T, url string) string {
+func getPage(t *testing.T, url string) string {
 	t.Helper()
-	var last error
 	for i := 0; i < 50; i++ {
 		resp, err := http.Get(url)
 		if err == nil {
@@ -50,286 +50,94 @@ func get(t *testing.T, url string) string {
 			if resp.StatusCode == 200 {
 				return string(b)
 			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
 		}
-		last = err
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("GET %s: %v", url, last)
+	t.Fatalf("%s did not answer", url)
 	return ""
 }
 
-// compose runs `berth compose -p project` in dir.
-func (e *env) compose(t *testing.T, dir, project string, args ...string) result {
-	t.Helper()
-	return e.berthCLI(t, "", append([]string{"compose", "--project-directory", dir, "-p", project}, args...)...)
-}
-
-func (e *env) composeOK(t *testing.T, dir, project string, args ...string) result {
-	t.Helper()
-	r := e.compose(t, dir, project, args...)
-	if r.code != 0 {
-		t.Fatalf("berth compose %s: %s", strings.Join(args, " "), r)
-	}
-	return r
-}
-
-// projectLeft lists the containers and networks labelled with project.
-func (e *env) projectLeft(t *testing.T, project string) string {
-	t.Helper()
-	f := "label=com.docker.compose.project=" + project
-	return strings.TrimSpace(e.ok(t, "ps", "-aq", "--filter", f) + e.ok(t, "network", "ls", "-q", "--filter", f))
-}
-
-const composeWebApp = `
-services:
-  web:
-    build:
-      context: ./web
-      args: {PAGE: hello-from-build}
-    ports: ["%d:8080"]
-    environment:
-      COLOR: ${COLOR:-blue}
-    networks: [front]
-    stop_grace_period: 1s
-  client:
-    image: busybox
-    command: ["sh", "-c", "while true; do wget -qO- http://web:8080/index.html && sleep 1; done"]
-    depends_on: [web]
-    networks: [front]
-    stop_grace_period: 1s
-networks:
-  front: {}
-`
-
-func TestComposeUpConvergeDown(t *testing.T) {
-	e := need(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	writeFiles(t, dir, map[string]string{
-		"compose.yaml":   fmt.Sprintf(composeWebApp, port),
-		"web/Dockerfile": "FROM busybox\nARG PAGE\nRUN mkdir /www && echo $PAGE > /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
-	})
-	const p = "e2ecw"
-	t.Cleanup(func() { e.compose(t, dir, p, "down", "--rmi", "local") })
-
-	r := e.composeOK(t, dir, p, "up", "-d", "--wait")
-	for _, want := range []string{"Network e2ecw_front  Created", "Container e2ecw-web-1  Started", "Container e2ecw-client-1  Started"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("up output lacks %q:\n%s", want, r.stderr)
-		}
-	}
-	if got := get(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port)); got != "hello-from-build\n" {
-		t.Errorf("published port answered %q", got)
-	}
-	ps := e.composeOK(t, dir, p, "ps").stdout
-	if !strings.HasPrefix(ps, "NAME ") || !strings.Contains(ps, "e2ecw-web-1") || !strings.Contains(ps, fmt.Sprintf("0.0.0.0:%d->8080/tcp", port)) {
-		t.Errorf("ps:\n%s", ps)
-	}
-	labels := e.ok(t, "inspect", "-f", `{{index .Config.Labels "com.docker.compose.project"}} {{index .Config.Labels "com.docker.compose.service"}} {{index .Config.Labels "com.docker.compose.container-number"}} {{index .Config.Labels "com.docker.compose.oneoff"}}`, "e2ecw-web-1")
-	if strings.TrimSpace(labels) != "e2ecw web 1 False" {
-		t.Errorf("labels = %q", labels)
-	}
-	// The client reaches web by its service name on the project network.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		logs := e.composeOK(t, dir, p, "logs", "client").stdout
-		if strings.Contains(logs, "client-1  | hello-from-build") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("client logs never showed web's page:\n%s", logs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-
-	ids := func() string {
-		return e.ok(t, "ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project="+p)
-	}
-	webID := func() string { return strings.TrimSpace(e.ok(t, "inspect", "-f", "{{.Id}}", "e2ecw-web-1")) }
-	before, web1 := ids(), webID()
-	r = e.composeOK(t, dir, p, "up", "-d")
-	if strings.Contains(r.stderr, "Creat") || ids() != before {
-		t.Errorf("up of an unchanged project recreated something:\n%s", r.stderr)
-	}
-	client1 := strings.TrimSpace(e.ok(t, "inspect", "-f", "{{.Id}}", "e2ecw-client-1"))
-	r = e.berthCLI(t, "", "compose", "--project-directory", dir, "-p", p, "--env-file", writeEnv(t, "COLOR=red"), "up", "-d")
-	if r.code != 0 {
-		t.Fatalf("up with a changed environment: %s", r)
-	}
-	if webID() == web1 {
-		t.Error("web was not recreated after its environment changed")
-	}
-	if got := strings.TrimSpace(e.ok(t, "inspect", "-f", "{{.Id}}", "e2ecw-client-1")); got != client1 {
-		t.Error("client was recreated though its configuration did not change")
-	}
-
-	e.composeOK(t, dir, p, "down")
-	if left := e.projectLeft(t, p); left != "" {
-		t.Errorf("down left: %s", left)
-	}
-}
-
-func writeEnv(t *testing.T, content string) string {
-	p := filepath.Join(t.TempDir(), "env")
-	if err := os.WriteFile(p, []byte(content+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestComposeBadInputCreatesNothing(t *testing.T) {
-	e := need(t)
-	for _, tc := range []struct{ name, yaml, want string }{
-		{"invalid yaml", "services:\n  web:\n    image: [busybox\n", "yaml"},
-		{"unknown key", "services:\n  web:\n    image: busybox\n    colour: red\n", "colour"},
-		{"interpolation", "services:\n  web:\n    image: ${NOPE:?NOPE must be set}\n", "NOPE must be set"},
-		{"cycle", "services:\n  a: {image: busybox, depends_on: [b]}\n  b: {image: busybox, depends_on: [a]}\n", "cycle"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			writeFiles(t, dir, map[string]string{"compose.yaml": tc.yaml})
-			r := e.compose(t, dir, "e2ebad", "up", "-d")
-			if r.code == 0 || !strings.Contains(strings.ToLower(r.stderr), strings.ToLower(tc.want)) {
-				t.Errorf("want a failure mentioning %q, got %s", tc.want, r)
-			}
-			if left := e.projectLeft(t, "e2ebad"); left != "" {
-				t.Errorf("bad input left objects: %s", left)
-			}
-		})
-	}
-}
-
-// TestComposeExampleApp runs examples/compose: build sections, a health-
-// checked db keeping data in a named volume, a one-shot, a published port.
+// The example app: three services, two user networks, a named volume and
+// a health-checked dependency, built from Dockerfiles.
 func TestComposeExampleApp(t *testing.T) {
 	e := need(t)
 	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := e.docker(t, "", "volume", "create", "e2e-compose-probe"); r.code != 0 {
-		t.Skipf("named volumes are not in this berth yet (volumes issue): %s", strings.TrimSpace(r.stderr))
-	}
-	e.docker(t, "", "volume", "rm", "e2e-compose-probe")
-	if port := freePort(t); port == 0 {
-		t.Fatal("no port")
-	}
-	if c, err := net.Dial("tcp", "127.0.0.1:8081"); err == nil {
-		c.Close()
-		t.Skip("port 8081, which the example publishes, is in use")
-	}
-	e.ok(t, "tag", "busybox:latest", "e2e-compose-base:1")
-	file := filepath.Join(root, "examples", "compose", "compose.yaml")
-	const p = "e2eex"
-	run := func(args ...string) result {
-		return e.berthCLI(t, "", append([]string{"compose", "-f", file, "-p", p}, args...)...)
-	}
-	t.Setenv("BASE_IMAGE", "e2e-compose-base:1")
-	t.Cleanup(func() { run("down", "-v", "--rmi", "local") })
-	up := func() {
+	dir := filepath.Join(root, "examples", "compose")
+	e.ok(t, "tag", "busybox", "localhost:5000/base/busybox:latest")
+	project := uniq("cmp")
+	port := freePort(t)
+	envs := []string{fmt.Sprintf("WEB_PORT=%d", port)}
+	c := func(args ...string) string {
 		t.Helper()
-		r := run("up", "-d", "--wait")
-		if r.code != 0 && strings.Contains(r.stderr, "health") {
-			t.Skipf("health checks are not in this berth yet (exec and health issue): %s", r.stderr)
-		}
+		r := e.compose(t, dir, envs, append([]string{"-p", project}, args...)...)
 		if r.code != 0 {
-			t.Fatalf("up: %s", r)
+			t.Fatalf("compose %v: %s", args, r)
+		}
+		return r.stdout
+	}
+	defer e.compose(t, dir, envs, "-p", project, "down", "-v")
+	c("up", "-d", "--wait")
+	page := getPage(t, fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/index.cgi", port))
+	if !strings.Contains(page, "hello from compose") || !strings.Contains(page, "starts=1") {
+		t.Fatalf("page %q", page)
+	}
+	ps := c("ps")
+	for _, svc := range []string{"store", "web", "poller"} {
+		if !strings.Contains(ps, project+"-"+svc+"-1") {
+			t.Fatalf("ps lacks %s:\n%s", svc, ps)
 		}
 	}
-	up()
-	page := get(t, "http://127.0.0.1:8081/cgi-bin/records")
-	if strings.Count(page, "boot ") != 1 || !strings.Contains(page, "seeded") {
-		t.Fatalf("records after first up:\n%s", page)
+	if !strings.Contains(ps, "(healthy)") {
+		t.Fatalf("ps does not show the store healthy:\n%s", ps)
 	}
-	if r := run("down"); r.code != 0 {
-		t.Fatalf("down: %s", r)
+	// Unchanged: nothing recreated. One service changed: only it.
+	if out := c("up", "-d"); strings.Contains(out, "Recreate") || strings.Contains(out, "Created") {
+		t.Fatalf("up of an unchanged project recreated:\n%s", out)
 	}
-	up()
-	if page := get(t, "http://127.0.0.1:8081/cgi-bin/records"); strings.Count(page, "boot ") != 2 {
-		t.Fatalf("the volume did not keep the first boot's record:\n%s", page)
+	envs = append(envs, "GREETING=changed greeting")
+	out := c("up", "-d")
+	if !strings.Contains(out, "Container "+project+"-web-1  Recreated") || strings.Contains(out, project+"-store-1  Recreated") || strings.Contains(out, project+"-poller-1  Recreated") {
+		t.Fatalf("changing web's environment should recreate web only:\n%s", out)
 	}
-	if r := run("down", "-v"); r.code != 0 {
-		t.Fatalf("down -v: %s", r)
+	if page := getPage(t, fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/index.cgi", port)); !strings.Contains(page, "changed greeting") {
+		t.Fatalf("the recreated web still says %q", page)
 	}
-	if left := e.projectLeft(t, p) + strings.TrimSpace(e.ok(t, "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+p)); left != "" {
-		t.Errorf("down -v left: %s", left)
+	port2 := freePort(t)
+	envs = []string{fmt.Sprintf("WEB_PORT=%d", port2)}
+	if out := c("up", "-d"); !strings.Contains(out, project+"-web-1  Recreated") {
+		t.Fatalf("changing web's port should recreate it:\n%s", out)
+	}
+	// down and up again: the volume keeps the store's data.
+	c("down")
+	c("up", "-d", "--wait")
+	if page := getPage(t, fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/index.cgi", port2)); !strings.Contains(page, "starts=2") {
+		t.Fatalf("after down/up the store's volume was lost: %q", page)
+	}
+	if logs := c("logs", "--tail", "5", "store"); !strings.Contains(logs, project+"-store-1") || !strings.Contains(logs, "store started 2 time(s)") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+	if got := c("exec", "-T", "store", "cat", "/data/starts"); strings.TrimSpace(got) != "2" {
+		t.Fatalf("exec: %q", got)
+	}
+	c("down", "-v")
+	if left := e.ok(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+project); left != "" {
+		t.Fatalf("containers left after down: %q", left)
+	}
+	for _, what := range [][]string{{"network", "ls", "-q", "--filter", "label=com.docker.compose.project=" + project}, {"volume", "ls", "-q", "--filter", "label=com.docker.compose.project=" + project}} {
+		if left := e.ok(t, what...); left != "" {
+			t.Fatalf("%s left after down -v: %q", what[0], left)
+		}
 	}
 }
 
-// TestDockerComposeV1 drives the berth daemon with Debian's docker-compose
-// (1.29, Python, on the Docker SDK): a second, independent API client.
+// Debian's docker-compose 1.29 (the Python client on the Docker SDK)
+// drives the same app against berth.
 func TestDockerComposeV1(t *testing.T) {
 	e := need(t)
-	dc, err := exec.LookPath("docker-compose")
-	if err != nil {
-		t.Skip("docker-compose is not installed (apt-get install docker-compose)")
-	}
-	dir := t.TempDir()
-	port := freePort(t)
-	writeFiles(t, dir, map[string]string{
-		"docker-compose.yml": fmt.Sprintf(composeWebApp, port),
-		"web/Dockerfile":     "FROM busybox\nARG PAGE\nRUN mkdir /www && echo $PAGE > /www/index.html\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/www\"]\n",
-	})
-	run := func(args ...string) result {
-		t.Helper()
-		cmd := exec.Command(dc, append([]string{"-p", "e2edc", "--project-directory", dir, "-f", filepath.Join(dir, "docker-compose.yml")}, args...)...)
-		cmd.Env = append(e.dockerEnv(), "COMPOSE_INTERACTIVE_NO_CLI=1")
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		r := result{stdout: out.String(), stderr: errb.String()}
-		if ee, ok := err.(*exec.ExitError); ok {
-			r.code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return r
-	}
-	t.Cleanup(func() { run("down", "--rmi", "local") })
-	if r := run("up", "-d"); r.code != 0 {
-		t.Fatalf("docker-compose up: %s", r)
-	}
-	if got := get(t, fmt.Sprintf("http://127.0.0.1:%d/index.html", port)); got != "hello-from-build\n" {
-		t.Errorf("published port answered %q", got)
-	}
-	if r := run("ps"); r.code != 0 || !strings.Contains(r.stdout, "e2edc_web_1") || !strings.Contains(r.stdout, "Up") {
-		t.Errorf("docker-compose ps: %s", r)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r := run("logs", "--no-color", "client")
-		if strings.Contains(r.stdout, "client_1  | hello-from-build") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("docker-compose logs: %s", r)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if r := run("exec", "-T", "web", "cat", "/www/index.html"); r.code != 0 {
-		if strings.Contains(r.stderr, "page not found") {
-			t.Logf("docker-compose exec: skipped, exec is not in this berth yet (exec issue)")
-		} else {
-			t.Errorf("docker-compose exec: %s", r)
-		}
-	} else if r.stdout != "hello-from-build\n" {
-		t.Errorf("docker-compose exec printed %q", r.stdout)
-	}
-	if r := run("down"); r.code != 0 {
-		t.Fatalf("docker-compose down: %s", r)
-	}
-	if left := e.projectLeft(t, "e2edc"); left != "" {
-		t.Errorf("docker-compose down left: %s", left)
-	}
-}
-
-// TestDockerComposeExampleApp: the example app's file, unchanged, through
-// docker-compose 1.29: build sections, named volume, health-checked
-// dependency, a one-shot, exec, down -v.
-func TestDockerComposeExampleApp(t *testing.T) {
-	e := need(t)
-	dc, err := exec.LookPath("docker-compose")
+	bin, err := exec.LookPath("docker-compose")
 	if err != nil {
 		t.Skip("docker-compose is not installed (apt-get install docker-compose)")
 	}
@@ -337,47 +145,163 @@ func TestDockerComposeExampleApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := net.Dial("tcp", "127.0.0.1:8081"); err == nil {
-		c.Close()
-		t.Skip("port 8081, which the example publishes, is in use")
-	}
-	e.ok(t, "tag", "busybox:latest", "e2e-compose-base:1")
-	const p = "e2edcx"
-	run := func(args ...string) result {
+	dir := filepath.Join(root, "examples", "compose")
+	e.ok(t, "tag", "busybox", "localhost:5000/base/busybox:latest")
+	project := strings.ReplaceAll(uniq("dc"), "-", "")
+	port := freePort(t)
+	run := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command(dc, append([]string{"-p", p, "-f", filepath.Join(root, "examples", "compose", "compose.yaml")}, args...)...)
-		cmd.Env = append(e.dockerEnv(), "BASE_IMAGE=e2e-compose-base:1", "COMPOSE_INTERACTIVE_NO_CLI=1")
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		r := result{stdout: out.String(), stderr: errb.String()}
-		if ee, ok := err.(*exec.ExitError); ok {
-			r.code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
+		cmd := exec.Command(bin, append([]string{"-p", project}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock, fmt.Sprintf("WEB_PORT=%d", port))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker-compose %v: %v\n%s", args, err, out)
 		}
-		return r
+		return string(out)
 	}
-	t.Cleanup(func() { run("down", "-v", "--rmi", "local") })
-	if r := run("up", "-d"); r.code != 0 {
-		if strings.Contains(r.stderr, "healthcheck") || strings.Contains(r.stderr, "nonexistent driver") {
-			t.Skipf("health checks or volumes are not in this berth yet: %s", r.stderr)
+	defer exec.Command(bin, "-p", project, "down", "-v").Run()
+	run("up", "-d")
+	if page := getPage(t, fmt.Sprintf("http://127.0.0.1:%d/cgi-bin/index.cgi", port)); !strings.Contains(page, "hello from compose") {
+		t.Fatalf("page %q", page)
+	}
+	if ps := run("ps"); !strings.Contains(ps, project+"_web_1") || !strings.Contains(ps, "Up") {
+		t.Fatalf("ps:\n%s", ps)
+	}
+	if logs := run("logs", "--no-color", "store"); !strings.Contains(logs, "store started") {
+		t.Fatalf("logs:\n%s", logs)
+	}
+	if out := run("exec", "-T", "store", "cat", "/data/starts"); strings.TrimSpace(out) == "" {
+		t.Fatal("exec printed nothing")
+	}
+	run("down", "-v")
+	if left := e.ok(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+project); left != "" {
+		t.Fatalf("containers left: %q", left)
+	}
+}
+
+// Bad compose files are refused with a clear message and create nothing.
+func TestComposeBadInput(t *testing.T) {
+	e := need(t)
+	for _, tc := range []struct{ name, yaml, want string }{
+		{"invalid yaml", "services:\n  a: [\n", "yaml"},
+		{"unknown key", "services:\n  a:\n    image: busybox\n    bogus: 1\n", "bogus"},
+		{"cycle", "services:\n  a:\n    image: busybox\n    depends_on: [b]\n  b:\n    image: busybox\n    depends_on: [a]\n", "cycle"},
+		{"interpolation", "services:\n  a:\n    image: ${NOPE:?must be set}\n", "must be set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(tc.yaml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			project := uniq("bad")
+			r := e.compose(t, dir, nil, "-p", project, "up", "-d")
+			if r.code == 0 || !strings.Contains(strings.ToLower(r.stdout), tc.want) {
+				t.Fatalf("compose up: %s (want an error mentioning %q)", r, tc.want)
+			}
+			if left := e.ok(t, "network", "ls", "-q", "--filter", "label=com.docker.compose.project="+project); left != "" {
+				t.Fatalf("networks created: %q", left)
+			}
+		})
+	}
+}
+
+// The other commands on a small project of plain busybox services: scale,
+// run, exec exit codes, stop/start/restart, top, images, config, orphans.
+func TestComposeCommands(t *testing.T) {
+	e := need(t)
+	dir := t.TempDir()
+	yaml := `
+services:
+  app:
+    image: busybox
+    command: ["sh", "-c", "echo app up; trap 'exit 0' TERM; while true; do sleep 1; done"]
+    environment: [WHO=app]
+  job:
+    image: busybox
+    command: ["sh", "-c", "echo job ran"]
+  debug:
+    image: busybox
+    profiles: [dev]
+    command: ["sleep", "1000"]
+`
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	project := uniq("cmd")
+	c := func(args ...string) result {
+		t.Helper()
+		return e.compose(t, dir, nil, append([]string{"-p", project}, args...)...)
+	}
+	ok := func(args ...string) string {
+		t.Helper()
+		r := c(args...)
+		if r.code != 0 {
+			t.Fatalf("compose %v: %s", args, r)
 		}
-		t.Fatalf("docker-compose up: %s", r)
+		return r.stdout
 	}
-	if page := get(t, "http://127.0.0.1:8081/cgi-bin/records"); !strings.Contains(page, "boot ") || !strings.Contains(page, "seeded") {
-		t.Errorf("records:\n%s", page)
+	defer c("down", "-v", "--remove-orphans", "-t", "1")
+
+	ok("up", "-d", "--scale", "app=2")
+	ps := ok("ps", "--format", "{{.Name}} {{.Service}}")
+	for _, want := range []string{project + "-app-1 app", project + "-app-2 app"} {
+		if !strings.Contains(ps, want) {
+			t.Fatalf("ps lacks %q:\n%s", want, ps)
+		}
 	}
-	if r := run("ps"); r.code != 0 || !strings.Contains(r.stdout, "Up (healthy)") {
-		t.Errorf("docker-compose ps: %s", r)
+	if strings.Contains(ps, "debug") {
+		t.Fatalf("a service of a disabled profile was started:\n%s", ps)
 	}
-	if r := run("exec", "-T", "db", "cat", "/data/seed.txt"); r.code != 0 || r.stdout != "seeded\n" {
-		t.Errorf("docker-compose exec: %s", r)
+	if all := ok("ps", "-a", "--services"); !strings.Contains(all, "job") {
+		t.Fatalf("ps -a --services: %q", all)
 	}
-	if r := run("down", "-v"); r.code != 0 {
-		t.Fatalf("docker-compose down -v: %s", r)
+	if labels := strings.TrimSpace(e.ok(t, "inspect", "-f", `{{index .Config.Labels "com.docker.compose.container-number"}} {{index .Config.Labels "com.docker.compose.oneoff"}} {{index .Config.Labels "com.docker.compose.project"}}`, project+"-app-2")); labels != "2 False "+project {
+		t.Fatalf("labels of app-2: %q", labels)
 	}
-	if left := e.projectLeft(t, p) + strings.TrimSpace(e.ok(t, "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+p)); left != "" {
-		t.Errorf("docker-compose down -v left: %s", left)
+	if r := c("exec", "-T", "app", "sh", "-c", "echo $WHO; exit 7"); r.code != 7 || !strings.Contains(r.stdout, "app") {
+		t.Fatalf("exec: %s", r)
+	}
+	if out := ok("run", "--rm", "-T", "job", "sh", "-c", "echo one-off $((6*7))"); !strings.Contains(out, "one-off 42") {
+		t.Fatalf("run: %q", out)
+	}
+	if left := e.ok(t, "ps", "-aq", "--filter", "label=com.docker.compose.oneoff=True", "--filter", "label=com.docker.compose.project="+project); left != "" {
+		t.Fatalf("run --rm left %q", left)
+	}
+	if r := c("run", "--rm", "-T", "job", "sh", "-c", "exit 3"); r.code != 3 {
+		t.Fatalf("run exit code: %s", r)
+	}
+	if top := ok("top", "app"); !strings.Contains(top, project+"-app-1") || !strings.Contains(top, "PID") {
+		t.Fatalf("top:\n%s", top)
+	}
+	if imgs := ok("images"); !strings.Contains(imgs, "busybox") || !strings.Contains(imgs, project+"-app-1") {
+		t.Fatalf("images:\n%s", imgs)
+	}
+	if cfg := ok("config", "--services"); strings.Fields(cfg)[0] != "app" {
+		t.Fatalf("config --services: %q", cfg)
+	}
+	ok("stop", "-t", "1", "app")
+	if ps := ok("ps", "-q", "app"); ps != "" {
+		t.Fatalf("stop left running: %q", ps)
+	}
+	ok("start", "app")
+	ok("restart", "-t", "1", "app")
+	if ps := strings.Fields(ok("ps", "-q", "app")); len(ps) != 2 {
+		t.Fatalf("after start/restart %d running", len(ps))
+	}
+	if logs := ok("logs", "app"); !strings.Contains(logs, project+"-app-1  | app up") {
+		t.Fatalf("logs prefix:\n%s", logs)
+	}
+	// Dropping a service from the file leaves an orphan: up warns, and
+	// --remove-orphans removes it.
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(strings.Split(yaml, "  job:")[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := ok("up", "-d", "--scale", "app=1"); !strings.Contains(out, "Found orphan containers") || !strings.Contains(out, project+"-app-2  Removed") {
+		t.Fatalf("up after dropping job:\n%s", out)
+	}
+	ok("up", "-d", "--remove-orphans")
+	if left := e.ok(t, "ps", "-aq", "--filter", "name="+project+"-job"); left != "" {
+		t.Fatalf("orphan kept: %q", left)
 	}
 }

@@ -122,7 +122,8 @@ func TestVolumeCopyUpOwnershipAndPrune(t *testing.T) {
 		t.Fatalf("anonymous volume content %q", out)
 	}
 	// --volumes-from shares it (read-only here) and keeps it in use.
-	if out := e.ok(t, "run", "--rm", "--volumes-from", id+":ro", "busybox", "sh", "-c", "cat /seed/f; touch /seed/x 2>/dev/null || echo ro"); out != "seed\nro\n" {
+	if r := e.docker(t, "", "run", "--rm", "--volumes-from", id+":ro", "busybox", "sh", "-c", "cat /seed/f; touch /seed/x 2>/dev/null || echo ro"); r.stdout != "seed\nro\n" {
+		out := r.String()
 		t.Fatalf("--volumes-from: %q", out)
 	}
 	e.ok(t, "rm", "-v", id)
