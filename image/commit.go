@@ -88,7 +88,7 @@ func (s *Store) Commit(ctx context.Context, opts CommitOptions) (*Image, error) 
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		l, err := s.ingestLayer(ctx, rc, ocispec.MediaTypeImageLayer, "", "")
+		l, err := s.ingestLayer(ctx, rc, ocispec.MediaTypeImageLayer, "", "", 0)
 		rc.Close()
 		if err != nil {
 			return nil, err
@@ -150,7 +150,7 @@ func (s *Store) tempDir() (string, error) {
 // ingestLayer reads one layer blob (as stored, in mediaType's compression),
 // writes it to the ingest area and unpacks it in the same pass. want and
 // wantDiffID, when set, are verified.
-func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType string, want, wantDiffID digest.Digest) (*ingested, error) {
+func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType string, want, wantDiffID digest.Digest, limit int64) (*ingested, error) {
 	w, err := s.content.writer()
 	if err != nil {
 		return nil, err
@@ -184,6 +184,9 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	default:
 		tarStream = tee
 	}
+	if limit > 0 {
+		tarStream = &boundedReader{r: tarStream, left: limit}
+	}
 	diffHash := digest.SHA256.Digester()
 	untar := io.TeeReader(tarStream, diffHash.Hash())
 	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), untar, archive.ApplyOptions{Overlay: true})
@@ -211,6 +214,26 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	l.size, l.entries = st.Size, st.Entries
 	l.desc = ocispec.Descriptor{MediaType: mediaType, Digest: w.digest, Size: w.n}
 	return l, nil
+}
+
+// errTooLarge cuts off a layer that expands beyond its limit.
+var errTooLarge = errors.New("layer expands to more than its size allows: refusing a decompression bomb")
+
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 // chainIDs computes the OCI chain IDs of a stack of diff IDs.

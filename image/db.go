@@ -24,7 +24,11 @@ var (
 	// bucketRootfs: container ID -> rootfsRecord.
 	bucketRootfs = []byte("rootfs")
 
-	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs}
+	// bucketCompressed: diff ID -> descriptor of its gzip form as last
+	// pushed (layers stored uncompressed are compressed on push).
+	bucketCompressed = []byte("compressed")
+
+	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs, bucketCompressed}
 )
 
 type imageRecord struct {

@@ -198,6 +198,36 @@ type PutOptions struct {
 	Ref string
 	// RecordDigest also records "repo@<manifest digest>" (what a pull does).
 	RecordDigest bool
+	// LayerDone, if set, is called (from any goroutine) when layer i is
+	// verified and unpacked.
+	LayerDone func(i int)
+	// MaxExpansion, when > 0, refuses a compressed layer whose tar is more
+	// than MaxExpansion times its blob (plus 64 MiB of slack): a
+	// decompression bomb is cut off instead of filling the disk.
+	MaxExpansion int64
+}
+
+// bombSlack is what any layer may expand to regardless of MaxExpansion.
+const bombSlack = 64 << 20
+
+// LayersPresent counts the bottom layers of an image (blobs as in the
+// manifest, diff IDs from the config) already stored: a pull skips them.
+func (s *Store) LayersPresent(ctx context.Context, layers []ocispec.Descriptor, diffIDs []digest.Digest) int {
+	if len(layers) != len(diffIDs) {
+		return 0
+	}
+	chain := chainIDs(diffIDs)
+	have := 0
+	s.db.View(func(tx *bolt.Tx) error {
+		for have < len(chain) {
+			if _, err := getSnapshot(tx, chain[have]); err != nil || !s.content.exists(layers[have].Digest) {
+				break
+			}
+			have++
+		}
+		return nil
+	})
+	return have
 }
 
 // Put stores an image from any source (a registry, an archive, a build),
@@ -230,18 +260,8 @@ func (s *Store) Put(ctx context.Context, src View, opts PutOptions) (*Image, err
 	if len(layers) != len(cfg.RootFS.DiffIDs) || len(layers) != len(m.Layers) {
 		return nil, errdefs.InvalidParameterf("put: %d layers, %d diff IDs, %d manifest layers", len(layers), len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
-	chain := chainIDs(cfg.RootFS.DiffIDs)
 	// Skip the bottom layers already present; ingest the rest.
-	have := 0
-	s.db.View(func(tx *bolt.Tx) error {
-		for have < len(chain) {
-			if _, err := getSnapshot(tx, chain[have]); err != nil || !s.content.exists(m.Layers[have].Digest) {
-				break
-			}
-			have++
-		}
-		return nil
-	})
+	have := s.LayersPresent(ctx, m.Layers, cfg.RootFS.DiffIDs)
 	// Layers unpack independently (each snapshot holds only its own diff),
 	// so they are fetched and unpacked in parallel.
 	ingestedLayers := make([]*ingested, len(layers)-have)
@@ -256,13 +276,20 @@ func (s *Store) Put(ctx context.Context, src View, opts PutOptions) (*Image, err
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			l, err := s.putLayer(ctx, layers[i], m.Layers[i], cfg.RootFS.DiffIDs[i])
+			var limit int64
+			if opts.MaxExpansion > 0 && m.Layers[i].MediaType != ocispec.MediaTypeImageLayer {
+				limit = m.Layers[i].Size*opts.MaxExpansion + bombSlack
+			}
+			l, err := s.putLayer(ctx, layers[i], m.Layers[i], cfg.RootFS.DiffIDs[i], limit)
 			if err != nil {
 				errs[i-have] = fmt.Errorf("put: layer %d: %w", i, err)
 				cancel()
 				return
 			}
 			ingestedLayers[i-have] = l
+			if opts.LayerDone != nil {
+				opts.LayerDone(i)
+			}
 		}(i)
 	}
 	wg.Wait()
@@ -296,13 +323,13 @@ func firstError(errs []error) error {
 	return first
 }
 
-func (s *Store) putLayer(ctx context.Context, l Layer, desc ocispec.Descriptor, diffID digest.Digest) (*ingested, error) {
+func (s *Store) putLayer(ctx context.Context, l Layer, desc ocispec.Descriptor, diffID digest.Digest, limit int64) (*ingested, error) {
 	rc, err := l.Compressed()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return s.ingestLayer(ctx, rc, desc.MediaType, desc.Digest, diffID)
+	return s.ingestLayer(ctx, rc, desc.MediaType, desc.Digest, diffID, limit)
 }
 
 // NewView assembles a View from a config and layers, with a fresh OCI
