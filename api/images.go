@@ -39,6 +39,9 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	switch {
 	case q.Get("fromImage") != "":
+		if b, ok := s.backend.(DistributionBackend); ok {
+			return s.imagePull(b, w, r)
+		}
 		// No registry client yet: to docker run the image simply does not
 		// exist, which is what it reports after its pull attempt.
 		ref := q.Get("fromImage")
@@ -121,6 +124,12 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		writeJSON(w, http.StatusOK, hist)
+	case "get":
+		b, isDist := s.backend.(DistributionBackend)
+		if !isDist {
+			return errPageNotFound
+		}
+		return s.imageExport(b, w, r, []string{name})
 	default:
 		return errPageNotFound
 	}
@@ -130,6 +139,9 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 // imagePost serves POST /images/{name...}/tag (and refuses push).
 func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	name, action, ok := splitImagePath(r.URL.Path)
+	if b, isDist := s.backend.(DistributionBackend); ok && action == "push" && isDist {
+		return s.imagePush(b, w, r, name)
+	}
 	if ok && action == "push" {
 		return errdefs.NotImplemented(errNotImplemented("pushing images is not supported yet"))
 	}

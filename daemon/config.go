@@ -18,6 +18,10 @@ type Config struct {
 	// Version is berth's own version string.
 	Version string
 	Log     *slog.Logger
+	// InsecureRegistries and RegistryMirrors configure the registry client
+	// (--insecure-registry, --registry-mirror).
+	InsecureRegistries []string
+	RegistryMirrors    []string
 }
 
 func (c Config) containersDir() string { return filepath.Join(c.DataRoot, "containers") }

@@ -28,6 +28,7 @@ type Daemon struct {
 	events     *events.Bus
 	shims      *shim.Launcher
 	started    time.Time
+	dist       *distService
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -61,6 +62,10 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		containers: newContainerStore(),
 		events:     events.New(),
 		started:    time.Now(),
+	}
+	if d.dist, err = newDistService(cfg); err != nil {
+		imgs.Close()
+		return nil, err
 	}
 	if err := d.restore(ctx); err != nil {
 		imgs.Close()

@@ -35,6 +35,8 @@ type daemonFlags struct {
 	tlsCACert    string
 	tlsCert      string
 	tlsKey       string
+	insecureRegs []string
+	mirrors      []string
 }
 
 func newDaemonCommand(version string) *cobra.Command {
@@ -60,6 +62,8 @@ func newDaemonCommand(version string) *cobra.Command {
 	fl.StringVar(&f.tlsCACert, "tlscacert", "", "CA certificate that client certificates must chain to")
 	fl.StringVar(&f.tlsCert, "tlscert", "", "Server TLS certificate")
 	fl.StringVar(&f.tlsKey, "tlskey", "", "Server TLS key")
+	fl.StringArrayVar(&f.insecureRegs, "insecure-registry", nil, "Registry (host[:port] or CIDR) reached without TLS verification, over HTTP if needed")
+	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "Mirror (http(s)://host[:port]) tried before Docker Hub")
 	return cmd
 }
 
@@ -99,6 +103,9 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 		CgroupParent: f.cgroupParent,
 		Version:      version,
 		Log:          log,
+
+		InsecureRegistries: f.insecureRegs,
+		RegistryMirrors:    f.mirrors,
 	})
 	if err != nil {
 		return err
