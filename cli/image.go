@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/cli/formatter"
+	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -160,11 +161,25 @@ func displayJSON(out io.Writer, r io.Reader) error {
 
 func newPullCmd(env *Env) *cobra.Command {
 	var quiet bool
+	var platform string
 	cmd := &cobra.Command{
 		Use:   "pull [OPTIONS] NAME[:TAG|@DIGEST]",
 		Short: "Download an image from a registry",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			named, err := reference.ParseNormalizedNamed(args[0])
+			if err != nil {
+				return err
+			}
+			ref := args[0]
+			if _, ok := named.(reference.Digested); !ok {
+				if _, ok := named.(reference.Tagged); !ok {
+					if !quiet {
+						fmt.Fprintln(env.Out, "Using default tag: latest")
+					}
+					named = reference.TagNameOnly(named)
+				}
+			}
 			c, err := env.Client()
 			if err != nil {
 				return err
@@ -173,16 +188,15 @@ func newPullCmd(env *Env) *cobra.Command {
 			if quiet {
 				out = io.Discard
 			}
-			if err := pullImage(context.Background(), env, c, args[0], out); err != nil {
+			if err := pullWithProgress(context.Background(), env, c, ref, platform, out); err != nil {
 				return err
 			}
-			if quiet {
-				fmt.Fprintln(env.Out, familiarTagged(args[0]))
-			}
+			fmt.Fprintln(env.Out, named.String())
 			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress verbose output")
+	cmd.Flags().StringVar(&platform, "platform", "", "Set platform if server is multi-platform capable")
 	return cmd
 }
 

@@ -114,12 +114,7 @@ func familiarTagged(ref string) string {
 
 // pullImage pulls ref, printing the daemon's progress to out.
 func pullImage(ctx context.Context, env *Env, c *client.Client, ref string, out io.Writer) error {
-	rc, err := c.ImagePull(ctx, ref, client.ImagePullOptions{})
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	return displayJSON(out, rc)
+	return pullWithProgress(ctx, env, c, ref, "", out)
 }
 
 // termFd returns the file descriptor behind a stream, if it is a terminal.
