@@ -164,32 +164,39 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 		l.discard()
 		return nil, err
 	}
-	tee := io.TeeReader(blob, w)
+	// Three stages on their own goroutines: read and store the blob,
+	// decompress, hash and unpack.
+	src := newAsyncReader(io.TeeReader(blob, w), 16)
+	defer src.Close()
 	var tarStream io.Reader
 	switch {
 	case strings.HasSuffix(mediaType, "gzip"):
-		zr, err := gzip.NewReader(tee)
+		zr, err := gzip.NewReader(src)
 		if err != nil {
 			return fail(errdefs.InvalidParameter(fmt.Errorf("layer: gzip: %w", err)))
 		}
 		defer zr.Close()
-		tarStream = zr
+		ar := newAsyncReader(zr, 16)
+		defer ar.Close()
+		tarStream = ar
 	case strings.HasSuffix(mediaType, "zstd"):
-		zr, err := zstd.NewReader(tee, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return fail(errdefs.InvalidParameter(fmt.Errorf("layer: zstd: %w", err)))
 		}
 		defer zr.Close()
-		tarStream = zr
+		ar := newAsyncReader(zr, 16)
+		defer ar.Close()
+		tarStream = ar
 	default:
-		tarStream = tee
+		tarStream = src
 	}
 	if limit > 0 {
 		tarStream = &boundedReader{r: tarStream, left: limit}
 	}
 	diffHash := digest.SHA256.Digester()
 	untar := io.TeeReader(tarStream, diffHash.Hash())
-	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), untar, archive.ApplyOptions{Overlay: true})
+	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), untar, archive.ApplyOptions{Overlay: true, Parallel: applyWorkers()})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fail(err)
@@ -201,7 +208,7 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	if _, err := io.Copy(io.Discard, untar); err != nil {
 		return fail(errdefs.InvalidParameter(fmt.Errorf("layer: %w", err)))
 	}
-	if _, err := io.Copy(io.Discard, tee); err != nil {
+	if _, err := io.Copy(io.Discard, src); err != nil {
 		return fail(fmt.Errorf("layer: %w", err))
 	}
 	if err := w.finish(want); err != nil {
@@ -215,6 +222,10 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	l.desc = ocispec.Descriptor{MediaType: mediaType, Digest: w.digest, Size: w.n}
 	return l, nil
 }
+
+// applyWorkers is how many goroutines write a layer's small files: file
+// creation, not decompression, bounds the unpacking of a rootfs layer.
+func applyWorkers() int { return min(8, 2*runtime.GOMAXPROCS(0)) }
 
 // errTooLarge cuts off a layer that expands beyond its limit.
 var errTooLarge = errors.New("layer expands to more than its size allows: refusing a decompression bomb")
