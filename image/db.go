@@ -28,7 +28,11 @@ var (
 	// pushed (layers stored uncompressed are compressed on push).
 	bucketCompressed = []byte("compressed")
 
-	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs, bucketCompressed}
+	// bucketUnsynced: image ID -> unsyncedRecord, for images recorded
+	// before their files were known to be on disk (see durability.go).
+	bucketUnsynced = []byte("unsynced")
+
+	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs, bucketCompressed, bucketUnsynced}
 )
 
 type imageRecord struct {
