@@ -32,9 +32,6 @@ type ApplyOptions struct {
 	// user.overlay.opaque=y when not root, for rootless overlay's userxattr),
 	// for applying into an overlay layer dir. Otherwise whiteouts delete.
 	Overlay bool
-	// Parallel > 1 writes small regular files on that many goroutines
-	// (see parallel.go); the result is the same as a sequential apply.
-	Parallel int
 }
 
 // Stats describes what an apply wrote.
@@ -81,10 +78,6 @@ func ApplyTar(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (
 		isRoot:  os.Geteuid() == 0,
 		written: map[string]bool{},
 	}
-	if opts.Parallel > 1 {
-		a.pool = newWriterPool(a, opts.Parallel)
-		defer a.pool.close()
-	}
 	tr := tar.NewReader(r)
 	var st Stats
 	for {
@@ -104,12 +97,6 @@ func ApplyTar(ctx context.Context, dir string, r io.Reader, opts ApplyOptions) (
 		}
 		st.Entries++
 		st.Size += n
-	}
-	if a.pool != nil {
-		if err := a.pool.wait(); err != nil {
-			return st, err
-		}
-		st.Size += a.pool.size.Load()
 	}
 	if err := a.finishDirs(); err != nil {
 		return st, err
@@ -131,8 +118,7 @@ type applier struct {
 	isRoot  bool
 	written map[string]bool // in-root paths created by this archive
 	dirs    []dirMeta
-	buf     []byte      // copy buffer, reused across files
-	pool    *writerPool // nil unless ApplyOptions.Parallel > 1
+	buf     []byte // copy buffer, reused across files
 }
 
 // cleanName turns a tar name into a clean in-root path ("/a/b"), refusing
@@ -263,20 +249,9 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) (int64, error) {
 		return 0, err
 	}
 	if strings.HasPrefix(base, WhiteoutPrefix) {
-		if a.pool != nil {
-			if err := a.pool.wait(); err != nil {
-				return 0, err
-			}
-		}
 		return 0, a.whiteout(hdr, p, parent, base)
 	}
 	host := filepath.Join(parent, base)
-	if a.pool != nil && (a.pool.inflight[host] || hdr.Typeflag == tar.TypeLink) {
-		// The path (or a hard link's target) may be a file still being written.
-		if err := a.pool.wait(); err != nil {
-			return 0, err
-		}
-	}
 	a.written[strings.TrimPrefix(host, a.root)] = true
 
 	fi, err := os.Lstat(host)
@@ -303,9 +278,6 @@ func (a *applier) entry(hdr *tar.Header, r io.Reader) (int64, error) {
 		a.dirs = append(a.dirs, dirMeta{host, uint32(hdr.Mode) & 0o7777, hdr.ModTime, hdr.AccessTime})
 		return 0, a.metadata(host, hdr, false)
 	case tar.TypeReg, tar.TypeRegA:
-		if a.pool != nil && hdr.Size <= maxParallelFile {
-			return 0, a.pool.submit(host, hdr, r) // size counted by the pool
-		}
 		f, err := os.OpenFile(host, os.O_CREATE|os.O_EXCL|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
 		if err != nil {
 			return 0, fmt.Errorf("tar entry %q: %w", hdr.Name, err)

@@ -617,13 +617,13 @@ type fileView struct {
 	layers         []image.Layer
 }
 
-func (v *fileView) Digest() (digest.Digest, error)                 { return digest.FromBytes(v.raw), nil }
-func (v *fileView) Manifest() (*ocispec.Manifest, error)           { return v.m, nil }
-func (v *fileView) RawManifest() ([]byte, error)                   { return v.raw, nil }
-func (v *fileView) ConfigName() (digest.Digest, error)             { return v.m.Config.Digest, nil }
+func (v *fileView) Digest() (digest.Digest, error)                  { return digest.FromBytes(v.raw), nil }
+func (v *fileView) Manifest() (*ocispec.Manifest, error)            { return v.m, nil }
+func (v *fileView) RawManifest() ([]byte, error)                    { return v.raw, nil }
+func (v *fileView) ConfigName() (digest.Digest, error)              { return v.m.Config.Digest, nil }
 func (v *fileView) ConfigFile() (*dockerspec.DockerOCIImage, error) { return v.cfg, nil }
-func (v *fileView) RawConfigFile() ([]byte, error)                 { return v.rawConfig, nil }
-func (v *fileView) Layers() ([]image.Layer, error)                 { return v.layers, nil }
+func (v *fileView) RawConfigFile() ([]byte, error)                  { return v.rawConfig, nil }
+func (v *fileView) Layers() ([]image.Layer, error)                  { return v.layers, nil }
 
 type fileLayer struct {
 	open   func() (io.ReadCloser, error)

@@ -266,12 +266,12 @@ type remoteView struct {
 	progress  *Progress
 }
 
-func (v *remoteView) Digest() (digest.Digest, error)                 { return v.digest, nil }
-func (v *remoteView) Manifest() (*ocispec.Manifest, error)           { return v.manifest, nil }
-func (v *remoteView) RawManifest() ([]byte, error)                   { return v.raw, nil }
-func (v *remoteView) ConfigName() (digest.Digest, error)             { return v.manifest.Config.Digest, nil }
+func (v *remoteView) Digest() (digest.Digest, error)                  { return v.digest, nil }
+func (v *remoteView) Manifest() (*ocispec.Manifest, error)            { return v.manifest, nil }
+func (v *remoteView) RawManifest() ([]byte, error)                    { return v.raw, nil }
+func (v *remoteView) ConfigName() (digest.Digest, error)              { return v.manifest.Config.Digest, nil }
 func (v *remoteView) ConfigFile() (*dockerspec.DockerOCIImage, error) { return v.cfg, nil }
-func (v *remoteView) RawConfigFile() ([]byte, error)                 { return v.rawConfig, nil }
+func (v *remoteView) RawConfigFile() ([]byte, error)                  { return v.rawConfig, nil }
 func (v *remoteView) Layers() ([]image.Layer, error) {
 	out := make([]image.Layer, len(v.manifest.Layers))
 	for i, d := range v.manifest.Layers {

@@ -197,7 +197,7 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	}
 	diffHash := digest.SHA256.Digester()
 	untar := io.TeeReader(tarStream, diffHash.Hash())
-	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), untar, archive.ApplyOptions{Overlay: true, Parallel: applyWorkers()})
+	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), untar, archive.ApplyOptions{Overlay: true})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fail(err)
@@ -223,10 +223,6 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	l.desc = ocispec.Descriptor{MediaType: mediaType, Digest: w.digest, Size: w.n}
 	return l, nil
 }
-
-// applyWorkers is how many goroutines write a layer's small files: file
-// creation, not decompression, bounds the unpacking of a rootfs layer.
-func applyWorkers() int { return min(8, 2*runtime.GOMAXPROCS(0)) }
 
 // errTooLarge cuts off a layer that expands beyond its limit.
 var errTooLarge = errors.New("layer expands to more than its size allows: refusing a decompression bomb")
