@@ -2,6 +2,8 @@
 GO ?= go
 BIN := bin/berth
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GIT_COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+BUILD_TIME ?= $(shell date -u +%Y-%m-%dT%H:%M:%S.000000000+00:00)
 export CGO_ENABLED := 0
 
 .PHONY: all build deps test unit fuzz suites demo bench clean
@@ -9,7 +11,7 @@ export CGO_ENABLED := 0
 all: build
 
 build:
-	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) ./cmd/berth
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION) -X main.gitCommit=$(GIT_COMMIT) -X main.buildTime=$(BUILD_TIME)" -o $(BIN) ./cmd/berth
 
 # deps installs the Debian packages tests and the demo need (idempotent).
 deps:

@@ -9,88 +9,143 @@ import (
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/filters"
-	"github.com/moby/moby/api/types/build"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/image"
+
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
-	"github.com/moby/moby/api/types/volume"
 )
 
-// PullOptions are the parameters of POST /images/create?fromImage=.
-type PullOptions struct {
-	Image    string // fromImage
-	Tag      string // tag (or a digest)
-	Platform string
-	// Auth is the raw X-Registry-Auth header.
-	Auth string
-}
-
-// PushOptions are the parameters of POST /images/{name}/push.
-type PushOptions struct {
-	Name string
-	Tag  string // "" pushes every tag of the repository
-	Auth string // raw X-Registry-Auth header
-}
-
-// DiskUsage is GET /system/df's answer in the form of API versions before 1.52.
-type DiskUsage struct {
-	LayersSize int64               `json:"LayersSize"`
-	Images     []image.Summary     `json:"Images"`
-	Containers []container.Summary `json:"Containers"`
-	Volumes    []volume.Volume     `json:"Volumes"`
-	BuildCache []build.CacheRecord `json:"BuildCache"`
-}
-
-// DistributionBackend serves pull, push, login, save, load, export, image
-// prune and disk usage. Streaming calls write Docker's JSON messages
-// ("\r\n"-terminated) to out; an error returned before anything was
-// written becomes a plain HTTP error, after that an errorDetail message.
+// DistributionBackend is the pull, push and login area of the engine.
 type DistributionBackend interface {
-	PullImage(ctx context.Context, opts PullOptions, out io.Writer) error
-	PushImage(ctx context.Context, opts PushOptions, out io.Writer) error
-	RegistryLogin(ctx context.Context, cfg registry.AuthConfig) (registry.AuthResponse, error)
-	// ExportImages writes names as one archive (docker-archive and OCI layout in one tar).
-	ExportImages(ctx context.Context, names []string, w io.Writer) error
-	LoadImages(ctx context.Context, r io.Reader, quiet bool, out io.Writer) error
-	// ExportContainer writes the container's root filesystem as a tar.
-	ExportContainer(ctx context.Context, name string, w io.Writer) error
-	ImagesPrune(ctx context.Context, ef filters.Args) (*image.PruneReport, error)
-	SystemDiskUsage(ctx context.Context) (*DiskUsage, error)
+	// PullImage pulls ref (a name, with tag in tag or a digest in ref),
+	// reporting progress. authHeader is the X-Registry-Auth header.
+	PullImage(ctx context.Context, ref, tag, platform, authHeader string, progress func(jsonstream.Message)) error
+	// PushImage pushes name (all its tags when tag is "").
+	PushImage(ctx context.Context, name, tag, authHeader string, progress func(jsonstream.Message)) error
+	// Login checks credentials against a registry (POST /auth).
+	Login(ctx context.Context, cfg registry.AuthConfig) (registry.AuthResponse, error)
 }
 
 // distributionRoutes registers this area's routes when the backend implements them.
 func (s *Server) distributionRoutes() {
+	s.archiveRoutes()
 	b, ok := s.backend.(DistributionBackend)
 	if !ok {
 		return
 	}
 	s.route("POST /auth", func(w http.ResponseWriter, r *http.Request) error {
 		var cfg registry.AuthConfig
-		if err := json.NewDecoder(r.Body).Decode(&cfg); err != nil {
-			return errdefs.InvalidParameterf("invalid auth request: %v", err)
+		if err := decodeJSONBody(r.Body, &cfg); err != nil {
+			return err
 		}
-		res, err := b.RegistryLogin(r.Context(), cfg)
+		res, err := b.Login(r.Context(), cfg)
 		if err != nil {
 			return err
 		}
 		writeJSON(w, http.StatusOK, res)
 		return nil
 	})
+}
+
+// progressStream writes Docker's JSON message stream: a status line per
+// message, flushed, and the error as the stream's last message once the
+// answer has started (a plain HTTP error before that).
+type progressStream struct {
+	w       http.ResponseWriter
+	mu      sync.Mutex
+	started bool
+}
+
+func (p *progressStream) send(m jsonstream.Message) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.start()
+	b, err := json.Marshal(m)
+	if err != nil {
+		return
+	}
+	p.w.Write(append(b, '\r', '\n'))
+	flush(p.w)
+}
+
+func (p *progressStream) start() {
+	if !p.started {
+		p.started = true
+		p.w.Header().Set("Content-Type", "application/json")
+		p.w.WriteHeader(http.StatusOK)
+	}
+}
+
+// finish ends the stream with err: an HTTP error when nothing was sent.
+func (p *progressStream) finish(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		p.start()
+		return nil
+	}
+	if !p.started {
+		return err
+	}
+	return writeStreamMessage(p.w, jsonMessage{Error: err.Error(), ErrorDetail: &errorDetail{Message: err.Error()}})
+}
+
+// pull serves POST /images/create?fromImage=.
+func (s *Server) pull(w http.ResponseWriter, r *http.Request, b DistributionBackend) error {
+	q := r.URL.Query()
+	ps := &progressStream{w: w}
+	err := b.PullImage(r.Context(), q.Get("fromImage"), q.Get("tag"), q.Get("platform"), r.Header.Get("X-Registry-Auth"), ps.send)
+	return ps.finish(err)
+}
+
+// push serves POST /images/{name}/push.
+func (s *Server) push(w http.ResponseWriter, r *http.Request, name string, b DistributionBackend) error {
+	ps := &progressStream{w: w}
+	err := b.PushImage(r.Context(), name, r.URL.Query().Get("tag"), r.Header.Get("X-Registry-Auth"), ps.send)
+	return ps.finish(err)
+}
+
+// ImageArchiveBackend is save, load, export, prune and disk usage.
+type ImageArchiveBackend interface {
+	// SaveImages writes the images as a tar archive (docker save).
+	SaveImages(ctx context.Context, names []string, w io.Writer) error
+	// LoadImages reads a tar archive; each loaded image is reported with
+	// its tags (or ID when untagged).
+	LoadImages(ctx context.Context, r io.Reader, loaded func(msg string)) error
+	// ExportContainer writes the container's filesystem as a tar.
+	ExportContainer(ctx context.Context, name string, w io.Writer) error
+	ImagesPrune(ctx context.Context, f filters.Args) (*image.PruneReport, error)
+	// DiskUsage answers GET /system/df in the shape of API 1.50.
+	DiskUsage(ctx context.Context, types []string) (any, error)
+}
+
+func (s *Server) archiveRoutes() {
+	b, ok := s.backend.(ImageArchiveBackend)
+	if !ok {
+		return
+	}
 	s.route("GET /images/get", func(w http.ResponseWriter, r *http.Request) error {
-		return s.imageExport(b, w, r, r.URL.Query()["names"])
+		return s.save(w, r, r.URL.Query()["names"], b)
 	})
 	s.route("POST /images/load", func(w http.ResponseWriter, r *http.Request) error {
 		defer r.Body.Close()
-		sw := &streamWriter{w: w}
-		err := b.LoadImages(r.Context(), r.Body, boolValue(r, "quiet"), sw)
-		return sw.finish(err)
+		quiet := boolValue(r, "quiet")
+		ps := &progressStream{w: w}
+		_ = quiet // docker prints the loaded names either way
+		err := b.LoadImages(r.Context(), r.Body, func(msg string) {
+			ps.send(jsonstream.Message{Stream: msg + "\n"})
+		})
+		return ps.finish(err)
+	})
+	s.route("GET /containers/{name}/export", func(w http.ResponseWriter, r *http.Request) error {
+		return s.streamTar(w, func(out io.Writer) error { return b.ExportContainer(r.Context(), r.PathValue("name"), out) })
 	})
 	s.route("POST /images/prune", func(w http.ResponseWriter, r *http.Request) error {
-		ef, err := filterArgs(r)
+		f, err := filterArgs(r)
 		if err != nil {
 			return err
 		}
-		rep, err := b.ImagesPrune(r.Context(), ef)
+		rep, err := b.ImagesPrune(r.Context(), f)
 		if err != nil {
 			return err
 		}
@@ -100,13 +155,8 @@ func (s *Server) distributionRoutes() {
 		writeJSON(w, http.StatusOK, rep)
 		return nil
 	})
-	export := func(w http.ResponseWriter, r *http.Request) error {
-		return s.streamTar(w, func(tw io.Writer) error { return b.ExportContainer(r.Context(), r.PathValue("name"), tw) })
-	}
-	s.route("GET /containers/{name}/export", export)
-	s.route("POST /containers/{name}/export", export)
 	s.route("GET /system/df", func(w http.ResponseWriter, r *http.Request) error {
-		du, err := b.SystemDiskUsage(r.Context())
+		du, err := b.DiskUsage(r.Context(), r.URL.Query()["type"])
 		if err != nil {
 			return err
 		}
@@ -115,101 +165,46 @@ func (s *Server) distributionRoutes() {
 	})
 }
 
-// imagePull serves POST /images/create?fromImage=.
-func (s *Server) imagePull(b DistributionBackend, w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	opts := PullOptions{Image: q.Get("fromImage"), Tag: q.Get("tag"), Platform: q.Get("platform"), Auth: r.Header.Get("X-Registry-Auth")}
-	sw := &streamWriter{w: w}
-	return sw.finish(b.PullImage(r.Context(), opts, sw))
-}
-
-// imagePush serves POST /images/{name}/push.
-func (s *Server) imagePush(b DistributionBackend, w http.ResponseWriter, r *http.Request, name string) error {
-	opts := PushOptions{Name: name, Tag: r.URL.Query().Get("tag"), Auth: r.Header.Get("X-Registry-Auth")}
-	sw := &streamWriter{w: w}
-	return sw.finish(b.PushImage(r.Context(), opts, sw))
-}
-
-func (s *Server) imageExport(b DistributionBackend, w http.ResponseWriter, r *http.Request, names []string) error {
+// save serves GET /images/get and /images/{name}/get.
+func (s *Server) save(w http.ResponseWriter, r *http.Request, names []string, b ImageArchiveBackend) error {
 	if len(names) == 0 {
-		return errdefs.InvalidParameterf("no image names given")
+		return errdefs.InvalidParameterf("no images given (names)")
 	}
-	return s.streamTar(w, func(tw io.Writer) error { return b.ExportImages(r.Context(), names, tw) })
+	return s.streamTar(w, func(out io.Writer) error { return b.SaveImages(r.Context(), names, out) })
 }
 
-// streamTar answers with a tar produced by fn; errors before the first
-// byte are plain HTTP errors, later ones cut the stream.
+// streamTar sends a tar produced by fn; an error before the first byte is
+// a plain HTTP error, after it the connection is cut.
 func (s *Server) streamTar(w http.ResponseWriter, fn func(io.Writer) error) error {
-	lw := &lazyWriter{w: w, contentType: "application/x-tar"}
+	lw := &lazyWriter{w: w}
 	err := fn(lw)
-	if err != nil && lw.started {
-		s.log.Warn("tar stream failed", "err", err)
-		return nil
+	if err != nil && !lw.started {
+		return err
 	}
-	return err
+	if !lw.started {
+		lw.start()
+	}
+	if err != nil {
+		panic(http.ErrAbortHandler) // a truncated tar must not look complete
+	}
+	return nil
 }
 
-// lazyWriter writes the 200 header only with the first byte, so an early
-// failure can still be a proper HTTP error.
+// lazyWriter sends the headers with the first byte.
 type lazyWriter struct {
-	w           http.ResponseWriter
-	contentType string
-	started     bool
-}
-
-func (l *lazyWriter) Write(p []byte) (int, error) {
-	if !l.started {
-		l.started = true
-		l.w.Header().Set("Content-Type", l.contentType)
-		l.w.WriteHeader(http.StatusOK)
-	}
-	return l.w.Write(p)
-}
-
-// streamWriter is a lazily started JSON message stream, flushed per message.
-type streamWriter struct {
-	mu      sync.Mutex
 	w       http.ResponseWriter
 	started bool
 }
 
-func (sw *streamWriter) Write(p []byte) (int, error) {
-	sw.mu.Lock()
-	defer sw.mu.Unlock()
-	if !sw.started {
-		sw.started = true
-		sw.w.Header().Set("Content-Type", "application/json")
-		sw.w.WriteHeader(http.StatusOK)
-	}
-	n, err := sw.w.Write(p)
-	flush(sw.w)
-	return n, err
+func (l *lazyWriter) start() {
+	l.started = true
+	l.w.Header().Set("Content-Type", "application/x-tar")
+	l.w.WriteHeader(http.StatusOK)
 }
 
-// finish turns err into an HTTP error (nothing streamed) or an error message.
-func (sw *streamWriter) finish(err error) error {
-	if err == nil {
-		sw.mu.Lock()
-		started := sw.started
-		sw.mu.Unlock()
-		if !started {
-			sw.Write(nil)
-		}
-		return nil
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	if !l.started {
+		l.start()
 	}
-	sw.mu.Lock()
-	started := sw.started
-	sw.mu.Unlock()
-	if !started {
-		return err
-	}
-	writeStreamMessage(streamResponse{sw}, jsonMessage{ErrorDetail: &errorDetail{Message: err.Error()}, Error: err.Error()})
-	return nil
+	return l.w.Write(p)
 }
-
-// streamResponse lets writeStreamMessage write through a streamWriter.
-type streamResponse struct{ sw *streamWriter }
-
-func (r streamResponse) Header() http.Header         { return r.sw.w.Header() }
-func (r streamResponse) Write(p []byte) (int, error) { return r.sw.Write(p) }
-func (r streamResponse) WriteHeader(int)             {}

@@ -40,10 +40,8 @@ func (s *Server) imageCreate(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case q.Get("fromImage") != "":
 		if b, ok := s.backend.(DistributionBackend); ok {
-			return s.imagePull(b, w, r)
+			return s.pull(w, r, b)
 		}
-		// No registry client yet: to docker run the image simply does not
-		// exist, which is what it reports after its pull attempt.
 		ref := q.Get("fromImage")
 		if tag := q.Get("tag"); tag != "" {
 			ref += ":" + tag
@@ -118,18 +116,18 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		writeJSON(w, http.StatusOK, img)
+	case "get":
+		b, ok := s.backend.(ImageArchiveBackend)
+		if !ok {
+			return errPageNotFound
+		}
+		return s.save(w, r, []string{name}, b)
 	case "history":
 		hist, err := s.backend.ImageHistory(r.Context(), name)
 		if err != nil {
 			return err
 		}
 		writeJSON(w, http.StatusOK, hist)
-	case "get":
-		b, isDist := s.backend.(DistributionBackend)
-		if !isDist {
-			return errPageNotFound
-		}
-		return s.imageExport(b, w, r, []string{name})
 	default:
 		return errPageNotFound
 	}
@@ -139,11 +137,12 @@ func (s *Server) imageGet(w http.ResponseWriter, r *http.Request) error {
 // imagePost serves POST /images/{name...}/tag (and refuses push).
 func (s *Server) imagePost(w http.ResponseWriter, r *http.Request) error {
 	name, action, ok := splitImagePath(r.URL.Path)
-	if b, isDist := s.backend.(DistributionBackend); ok && action == "push" && isDist {
-		return s.imagePush(b, w, r, name)
-	}
 	if ok && action == "push" {
-		return errdefs.NotImplemented(errNotImplemented("pushing images is not supported yet"))
+		b, isDist := s.backend.(DistributionBackend)
+		if !isDist {
+			return errdefs.NotImplemented(errNotImplemented("pushing images is not supported"))
+		}
+		return s.push(w, r, name, b)
 	}
 	if !ok || action != "tag" {
 		return errPageNotFound

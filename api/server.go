@@ -155,9 +155,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r = r2
 	}
-	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "version", version)
+	start := time.Now()
 	r = r.WithContext(context.WithValue(r.Context(), versionKey, version))
 	s.mux.ServeHTTP(w, r)
+	// Logged when done, with the time it took (streams: until they end).
+	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "version", version, "took", time.Since(start))
 }
 
 // checkVersion refuses versions outside [MinVersion, Version] with Docker's messages.

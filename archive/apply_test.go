@@ -4,7 +4,9 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -152,22 +154,85 @@ func TestApplyHostile(t *testing.T) {
 			return []ent{symlink("l", "../outside"), file("l/.wh..wh..opq", "")}
 		}, false, nil},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			root, check := sandbox(t)
-			outside := filepath.Join(filepath.Dir(root), "outside")
-			_, err := ApplyTar(context.Background(), root, bytes.NewReader(mkTar(t, tt.ents(outside)...)), ApplyOptions{})
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("err = %v, want error %v", err, tt.wantErr)
+	for _, parallel := range []int{0, 4} {
+		for _, tt := range tests {
+			tt := tt
+			t.Run(fmt.Sprintf("%s/parallel=%d", tt.name, parallel), func(t *testing.T) {
+				applyHostile(t, tt.ents, tt.wantErr, tt.inside, parallel)
+			})
+		}
+	}
+}
+
+// applyHostile applies one hostile archive and checks that nothing
+// escaped the sandbox.
+func applyHostile(t *testing.T, ents func(string) []ent, wantErr bool, inside []string, parallel int) {
+	root, check := sandbox(t)
+	outside := filepath.Join(filepath.Dir(root), "outside")
+	_, err := ApplyTar(context.Background(), root, bytes.NewReader(mkTar(t, ents(outside)...)), ApplyOptions{Parallel: parallel})
+	if (err != nil) != wantErr {
+		t.Fatalf("err = %v, want error %v", err, wantErr)
+	}
+	check()
+	for _, p := range inside {
+		p = strings.Replace(p, "OUT", outside, 1)
+		if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
+			t.Errorf("expected %s inside root: %v", p, err)
+		}
+	}
+}
+
+// Parallel file creation gives the same tree as applying in order, also
+// for archives that write a path twice, link to files just written,
+// replace files by directories and white out what they wrote.
+func TestApplyParallelSameTree(t *testing.T) {
+	var ents []ent
+	for d := 0; d < 5; d++ {
+		ents = append(ents, dir(fmt.Sprintf("d%d", d)))
+		for f := 0; f < 40; f++ {
+			ents = append(ents, file(fmt.Sprintf("d%d/f%d", d, f), strings.Repeat(fmt.Sprint(d, f), 100*f)))
+		}
+	}
+	ents = append(ents,
+		file("d0/f1", "rewritten"), hardlink("d1/link", "d1/f3"), file("d2/f4", "again"),
+		dir("d3/f5"), file("d3/f5/inner", "x"), file("d4/.wh.f6", ""), symlink("d0/sym", "f2"),
+		file("big", strings.Repeat("b", 300<<10)), hardlink("d0/f7", "big"))
+	in := mkTar(t, ents...)
+	describe := func(root string) []string {
+		var out []string
+		for _, rel := range listTree(t, root, "") {
+			p := filepath.Join(root, rel)
+			fi, err := os.Lstat(p)
+			if err != nil {
+				t.Fatal(err)
 			}
-			check()
-			for _, p := range tt.inside {
-				p = strings.Replace(p, "OUT", outside, 1)
-				if _, err := os.Lstat(filepath.Join(root, p)); err != nil {
-					t.Errorf("expected %s inside root: %v", p, err)
-				}
+			line := fmt.Sprintf("%s %v", rel, fi.Mode())
+			switch {
+			case fi.Mode().IsRegular():
+				b, _ := os.ReadFile(p)
+				line += fmt.Sprintf(" %d %x", len(b), sha256.Sum256(b))
+			case fi.Mode()&os.ModeSymlink != 0:
+				l, _ := os.Readlink(p)
+				line += " -> " + l
 			}
-		})
+			out = append(out, line)
+		}
+		return out
+	}
+	serial, parallel := t.TempDir(), t.TempDir()
+	if _, err := ApplyTar(context.Background(), serial, bytes.NewReader(in), ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := ApplyTar(context.Background(), parallel, bytes.NewReader(in), ApplyOptions{Parallel: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := describe(serial), describe(parallel)
+	if strings.Join(a, "\n") != strings.Join(b, "\n") {
+		t.Fatalf("trees differ:\nserial:\n%s\nparallel:\n%s", strings.Join(a, "\n"), strings.Join(b, "\n"))
+	}
+	if st.Entries != len(ents) {
+		t.Fatalf("stats say %d entries, archive has %d", st.Entries, len(ents))
 	}
 }
 

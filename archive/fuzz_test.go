@@ -29,7 +29,8 @@ func FuzzApplyTar(f *testing.F) {
 		root, check := sandbox(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		ApplyTar(ctx, root, bytes.NewReader(data), ApplyOptions{Overlay: overlay})
+		// Half the inputs (by length) go through parallel file creation.
+		ApplyTar(ctx, root, bytes.NewReader(data), ApplyOptions{Overlay: overlay, Parallel: 4 * (len(data) % 2)})
 		check()
 	})
 }

@@ -1,109 +1,185 @@
 package cli
 
 import (
-	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
-	"github.com/berth-dev/berth/cli/formatter"
-	"github.com/berth-dev/berth/distribution"
 	"github.com/distribution/reference"
-	"github.com/docker/go-units"
-	"github.com/moby/moby/api/types/jsonstream"
+	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 	"github.com/moby/moby/client/pkg/jsonmessage"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
-// addDistributionCommands adds this area's commands: push, login, logout,
-// save, load, image prune, system df (pull lives in image.go and renders
-// through displayProgress).
+// addDistributionCommands adds push, login and logout (pull lives with
+// the other image commands).
 func addDistributionCommands(root, imageCmd *cobra.Command, env *Env) {
-	for _, mk := range []func(*Env) *cobra.Command{newPushCmd, newSaveCmd, newLoadCmd} {
-		root.AddCommand(mk(env))
-		imageCmd.AddCommand(mk(env))
-	}
-	root.AddCommand(newLoginCmd(env), newLogoutCmd(env))
-	imageCmd.AddCommand(newImagePruneCmd(env))
-	system := findCommand(root, "system")
-	if system == nil {
-		system = &cobra.Command{Use: "system", Short: "Manage berth"}
-		root.AddCommand(system)
-	}
-	system.AddCommand(newSystemDfCmd(env))
+	root.AddCommand(newPushCmd(env), newLoginCmd(env), newLogoutCmd(env))
+	imageCmd.AddCommand(newPushCmd(env))
+	addArchiveCommands(root, imageCmd, env) // dist_archive.go
 }
 
-func findCommand(parent *cobra.Command, name string) *cobra.Command {
-	for _, c := range parent.Commands() {
-		if c.Name() == name {
-			return c
+// dockerConfigDir is where the docker CLI keeps config.json.
+func dockerConfigDir(env *Env) string {
+	if d := env.Getenv("DOCKER_CONFIG"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".docker")
+}
+
+// configFile is the part of ~/.docker/config.json berth reads and writes;
+// other fields are kept as they are.
+type configFile struct {
+	raw         map[string]json.RawMessage
+	Auths       map[string]authEntry
+	CredsStore  string
+	CredHelpers map[string]string
+}
+
+type authEntry struct {
+	Auth          string `json:"auth,omitempty"`
+	IdentityToken string `json:"identitytoken,omitempty"`
+}
+
+func loadConfigFile(env *Env) (*configFile, error) {
+	cf := &configFile{raw: map[string]json.RawMessage{}, Auths: map[string]authEntry{}}
+	data, err := os.ReadFile(filepath.Join(dockerConfigDir(env), "config.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return cf, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(data, &cf.raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dockerConfigDir(env), "config.json"), err)
+	}
+	json.Unmarshal(cf.raw["auths"], &cf.Auths)
+	json.Unmarshal(cf.raw["credsStore"], &cf.CredsStore)
+	json.Unmarshal(cf.raw["credHelpers"], &cf.CredHelpers)
+	if cf.Auths == nil {
+		cf.Auths = map[string]authEntry{}
+	}
+	return cf, nil
+}
+
+func (cf *configFile) save(env *Env) error {
+	auths, _ := json.Marshal(cf.Auths)
+	cf.raw["auths"] = auths
+	data, err := json.MarshalIndent(cf.raw, "", "\t")
+	if err != nil {
+		return err
+	}
+	dir := dockerConfigDir(env)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, "config.json.tmp")
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "config.json"))
+}
+
+// registryKey is the config.json key of a registry: Docker Hub has its
+// historical URL.
+func registryKey(host string) string {
+	if host == "" || host == "docker.io" || host == "index.docker.io" || host == "registry-1.docker.io" {
+		return "https://index.docker.io/v1/"
+	}
+	return host
+}
+
+// credentials finds the stored credentials for host: a credential helper
+// (credHelpers, then credsStore) or the auths entry.
+func (cf *configFile) credentials(host string) registry.AuthConfig {
+	key := registryKey(host)
+	helper := cf.CredHelpers[host]
+	if helper == "" {
+		helper = cf.CredsStore
+	}
+	if helper != "" {
+		cmd := exec.Command("docker-credential-"+helper, "get")
+		cmd.Stdin = strings.NewReader(key)
+		if out, err := cmd.Output(); err == nil {
+			var c struct{ Username, Secret string }
+			if json.Unmarshal(out, &c) == nil {
+				if c.Username == "<token>" {
+					return registry.AuthConfig{IdentityToken: c.Secret, ServerAddress: key}
+				}
+				return registry.AuthConfig{Username: c.Username, Password: c.Secret, ServerAddress: key}
+			}
 		}
 	}
-	return nil
-}
-
-// dockerConfig loads the client's config.json ($DOCKER_CONFIG or ~/.docker).
-func (e *Env) dockerConfig() (*distribution.DockerConfig, error) {
-	path := ""
-	if d := e.Getenv("DOCKER_CONFIG"); d != "" {
-		path = filepath.Join(d, "config.json")
+	e, ok := cf.Auths[key]
+	if !ok {
+		return registry.AuthConfig{}
 	}
-	return distribution.LoadDockerConfig(path)
+	ac := registry.AuthConfig{ServerAddress: key, IdentityToken: e.IdentityToken}
+	if raw, err := base64.StdEncoding.DecodeString(e.Auth); err == nil {
+		ac.Username, ac.Password, _ = strings.Cut(string(raw), ":")
+	}
+	return ac
 }
 
-// registryAuth is the X-Registry-Auth value for the registry of ref.
-func registryAuth(ctx context.Context, env *Env, ref string) string {
+// encodeAuth is the X-Registry-Auth header value for ac.
+func encodeAuth(ac registry.AuthConfig) string {
+	if ac == (registry.AuthConfig{}) {
+		return ""
+	}
+	data, _ := json.Marshal(ac)
+	return base64.URLEncoding.EncodeToString(data)
+}
+
+// registryAuthFor is the X-Registry-Auth header for an image reference.
+func registryAuthFor(env *Env, ref string) string {
 	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
 		return ""
 	}
-	cfg, err := env.dockerConfig()
+	cf, err := loadConfigFile(env)
 	if err != nil {
 		return ""
 	}
-	domain := reference.Domain(named)
-	creds, err := cfg.Resolve(ctx, domain)
-	if err != nil {
-		fmt.Fprintf(env.Err, "WARNING: %v\n", err)
-		return ""
-	}
-	return distribution.EncodeAuthHeader(creds, domain)
+	return encodeAuth(cf.credentials(reference.Domain(named)))
 }
 
-// displayProgress renders a JSON message stream: progress bars on a
-// terminal, plain lines otherwise, as docker does.
-func displayProgress(out io.Writer, r io.Reader) error {
-	fd, isTerm := termFd(out)
-	err := jsonmessage.DisplayJSONMessagesStream(r, out, uintptr(fd), isTerm, nil)
-	var je *jsonstream.Error
-	if errors.As(err, &je) {
-		return errors.New(je.Message)
-	}
-	return err
+// showProgress renders a JSON message stream: progress bars on a
+// terminal, plain lines otherwise.
+func showProgress(env *Env, rc io.Reader) error {
+	fd, isTerm := termFd(env.Out)
+	return jsonmessage.DisplayJSONMessagesStream(rc, env.Out, uintptr(fd), isTerm, nil)
 }
 
-// pullWithProgress pulls ref through the daemon, sending stored credentials.
-func pullWithProgress(ctx context.Context, env *Env, c *client.Client, ref, platform string, out io.Writer) error {
-	opts := client.ImagePullOptions{RegistryAuth: registryAuth(ctx, env, ref)}
+func pullWithProgress(ctx context.Context, env *Env, c *client.Client, ref, platform string, quiet bool) error {
+	opts := client.ImagePullOptions{RegistryAuth: registryAuthFor(env, ref)}
 	if platform != "" {
-		p, err := distribution.ParsePlatform(platform)
+		p, err := parsePlatformFlag(platform)
 		if err != nil {
 			return err
 		}
-		opts.Platforms = append(opts.Platforms, p)
+		opts.Platforms = []ocispec.Platform{p}
 	}
 	rc, err := c.ImagePull(ctx, ref, opts)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	return displayProgress(out, rc)
+	if quiet {
+		return displayJSON(io.Discard, rc)
+	}
+	return showProgress(env, rc)
 }
 
 func newPushCmd(env *Env) *cobra.Command {
@@ -113,40 +189,34 @@ func newPushCmd(env *Env) *cobra.Command {
 		Short: "Upload an image to a registry",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			named, err := reference.ParseNormalizedNamed(args[0])
-			if err != nil {
-				return err
-			}
-			_, tagged := named.(reference.Tagged)
-			if all && tagged {
-				return fmt.Errorf("tag can't be used with --all-tags/-a")
-			}
-			ref := args[0]
-			if !all && !tagged {
-				fmt.Fprintln(env.Out, "Using default tag: latest")
-				ref = reference.TagNameOnly(named).String()
-			}
 			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			ctx := context.Background()
-			rc, err := c.ImagePush(ctx, ref, client.ImagePushOptions{All: all, RegistryAuth: registryAuth(ctx, env, ref)})
+			ref := args[0]
+			named, err := reference.ParseNormalizedNamed(ref)
+			if err != nil {
+				return fmt.Errorf("invalid reference format: %w", err)
+			}
+			if !all {
+				if _, tagged := named.(reference.Tagged); !tagged {
+					fmt.Fprintln(env.Out, "Using default tag: latest")
+					named = reference.TagNameOnly(named)
+				}
+			}
+			rc, err := c.ImagePush(context.Background(), reference.FamiliarString(named), client.ImagePushOptions{All: all, RegistryAuth: registryAuthFor(env, ref)})
 			if err != nil {
 				return err
 			}
 			defer rc.Close()
-			out := env.Out
 			if quiet {
-				out = io.Discard
+				if err := displayJSON(io.Discard, rc); err != nil {
+					return err
+				}
+				fmt.Fprintln(env.Out, reference.FamiliarString(named))
+				return nil
 			}
-			if err := displayProgress(out, rc); err != nil {
-				return err
-			}
-			if quiet {
-				fmt.Fprintln(env.Out, ref)
-			}
-			return nil
+			return showProgress(env, rc)
 		},
 	}
 	cmd.Flags().BoolVarP(&all, "all-tags", "a", false, "Push all tags of an image to the repository")
@@ -154,31 +224,9 @@ func newPushCmd(env *Env) *cobra.Command {
 	return cmd
 }
 
-// serverKey is the registry name used in config.json for a login server.
-func serverKey(server string) string {
-	if server == "" {
-		return "docker.io"
-	}
-	s := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/")
-	if h, _, ok := strings.Cut(s, "/"); ok {
-		s = h
-	}
-	if s == "index.docker.io" || s == "registry-1.docker.io" {
-		return "docker.io"
-	}
-	return s
-}
-
-func displayServer(server string) string {
-	if serverKey(server) == "docker.io" {
-		return "https://index.docker.io/v1/"
-	}
-	return serverKey(server)
-}
-
 func newLoginCmd(env *Env) *cobra.Command {
-	var user, pass string
-	var passStdin bool
+	var user, password string
+	var passwordStdin bool
 	cmd := &cobra.Command{
 		Use:   "login [OPTIONS] [SERVER]",
 		Short: "Authenticate to a registry",
@@ -188,29 +236,23 @@ func newLoginCmd(env *Env) *cobra.Command {
 			if len(args) == 1 {
 				server = args[0]
 			}
-			if pass != "" {
-				fmt.Fprintln(env.Err, "WARNING! Using --password via the CLI is insecure. Use --password-stdin.")
-				if passStdin {
-					return errors.New("--password and --password-stdin are mutually exclusive")
-				}
-			}
-			if passStdin {
+			key := registryKey(strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/"))
+			if passwordStdin {
 				if user == "" {
 					return errors.New("Must provide --username with --password-stdin")
 				}
-				b, err := io.ReadAll(env.In)
+				data, err := io.ReadAll(env.In)
 				if err != nil {
 					return err
 				}
-				pass = strings.TrimRight(string(b), "\r\n")
+				password = strings.TrimRight(string(data), "\r\n")
 			}
-			in := bufio.NewReader(env.In)
 			if user == "" {
 				fmt.Fprint(env.Out, "Username: ")
-				line, _ := in.ReadString('\n')
+				line, _ := readLine(env.In)
 				user = strings.TrimSpace(line)
 			}
-			if pass == "" {
+			if password == "" {
 				fmt.Fprint(env.Out, "Password: ")
 				if fd, ok := termFd(env.In); ok {
 					b, err := term.ReadPassword(fd)
@@ -218,43 +260,57 @@ func newLoginCmd(env *Env) *cobra.Command {
 					if err != nil {
 						return err
 					}
-					pass = string(b)
+					password = string(b)
 				} else {
-					line, _ := in.ReadString('\n')
-					pass = strings.TrimRight(line, "\r\n")
+					line, _ := readLine(env.In)
+					password = strings.TrimRight(line, "\r\n")
 				}
 			}
-			if user == "" || pass == "" {
-				return errors.New("Error: Non-null Username Required")
+			if user == "" || password == "" {
+				return errors.New("Error: Non-null Username and Password Required")
 			}
 			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			ctx := context.Background()
-			res, err := c.RegistryLogin(ctx, client.RegistryLoginOptions{Username: user, Password: pass, ServerAddress: displayServer(server)})
+			res, err := c.RegistryLogin(context.Background(), client.RegistryLoginOptions{Username: user, Password: password, ServerAddress: key})
 			if err != nil {
 				return err
 			}
-			cfg, err := env.dockerConfig()
+			cf, err := loadConfigFile(env)
 			if err != nil {
 				return err
 			}
-			creds := distribution.Credentials{Username: user, Password: pass}
-			if res.Auth.IdentityToken != "" {
-				creds = distribution.Credentials{IdentityToken: res.Auth.IdentityToken}
-			}
-			if err := cfg.Store(ctx, serverKey(server), creds); err != nil {
-				return fmt.Errorf("error saving credentials: %w", err)
+			cf.Auths[key] = authEntry{Auth: base64.StdEncoding.EncodeToString([]byte(user + ":" + password)), IdentityToken: res.Auth.IdentityToken}
+			if err := cf.save(env); err != nil {
+				return err
 			}
 			fmt.Fprintln(env.Out, "Login Succeeded")
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&user, "username", "u", "", "Username")
-	cmd.Flags().StringVarP(&pass, "password", "p", "", "Password")
-	cmd.Flags().BoolVar(&passStdin, "password-stdin", false, "Take the password from stdin")
+	fl := cmd.Flags()
+	fl.StringVarP(&user, "username", "u", "", "Username")
+	fl.StringVarP(&password, "password", "p", "", "Password")
+	fl.BoolVar(&passwordStdin, "password-stdin", false, "Take the password from stdin")
 	return cmd
+}
+
+func readLine(r io.Reader) (string, error) {
+	var b bytes.Buffer
+	one := make([]byte, 1)
+	for {
+		n, err := r.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				return b.String(), nil
+			}
+			b.WriteByte(one[0])
+		}
+		if err != nil {
+			return b.String(), err
+		}
+	}
 }
 
 func newLogoutCmd(env *Env) *cobra.Command {
@@ -267,253 +323,18 @@ func newLogoutCmd(env *Env) *cobra.Command {
 			if len(args) == 1 {
 				server = args[0]
 			}
-			cfg, err := env.dockerConfig()
+			key := registryKey(strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(server, "https://"), "http://"), "/"))
+			cf, err := loadConfigFile(env)
 			if err != nil {
 				return err
 			}
-			found, err := cfg.Erase(context.Background(), serverKey(server))
-			if err != nil {
-				return err
-			}
-			if !found {
-				fmt.Fprintf(env.Out, "Not logged in to %s\n", displayServer(server))
+			if _, ok := cf.Auths[key]; !ok {
+				fmt.Fprintf(env.Out, "Not logged in to %s\n", key)
 				return nil
 			}
-			fmt.Fprintf(env.Out, "Removing login credentials for %s\n", displayServer(server))
-			return nil
+			fmt.Fprintf(env.Out, "Removing login credentials for %s\n", key)
+			delete(cf.Auths, key)
+			return cf.save(env)
 		},
 	}
-}
-
-func newSaveCmd(env *Env) *cobra.Command {
-	var output string
-	cmd := &cobra.Command{
-		Use:   "save [OPTIONS] IMAGE [IMAGE...]",
-		Short: "Save one or more images to a tar archive (streamed to STDOUT by default)",
-		Args:  minArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var out io.Writer = env.Out
-			if output == "" {
-				if _, isTerm := termFd(env.Out); isTerm {
-					return errors.New("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-				}
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			rc, err := c.ImageSave(context.Background(), args)
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			if output != "" {
-				tmp := output + ".tmp"
-				f, err := os.Create(tmp)
-				if err != nil {
-					return fmt.Errorf("failed to save image: %w", err)
-				}
-				if _, err := io.Copy(f, rc); err != nil {
-					f.Close()
-					os.Remove(tmp)
-					return fmt.Errorf("failed to save image: %w", err)
-				}
-				if err := f.Close(); err != nil {
-					os.Remove(tmp)
-					return err
-				}
-				return os.Rename(tmp, output)
-			}
-			_, err = io.Copy(out, rc)
-			return err
-		},
-	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "Write to a file, instead of STDOUT")
-	return cmd
-}
-
-func newLoadCmd(env *Env) *cobra.Command {
-	var input string
-	var quiet bool
-	cmd := &cobra.Command{
-		Use:   "load [OPTIONS]",
-		Short: "Load an image from a tar archive or STDIN",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			var in io.Reader = env.In
-			if input != "" {
-				f, err := os.Open(input)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				in = f
-			} else if _, isTerm := termFd(env.In); isTerm {
-				return errors.New("requested load from stdin, but stdin is empty")
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			rc, err := c.ImageLoad(context.Background(), in, client.ImageLoadWithQuiet(quiet))
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			return displayProgress(env.Out, rc)
-		},
-	}
-	cmd.Flags().StringVarP(&input, "input", "i", "", "Read from tar archive file, instead of STDIN")
-	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Suppress the load output")
-	return cmd
-}
-
-func newImagePruneCmd(env *Env) *cobra.Command {
-	var all, force bool
-	var filters []string
-	cmd := &cobra.Command{
-		Use:   "prune [OPTIONS]",
-		Short: "Remove unused images",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := parseFilters(filters)
-			if err != nil {
-				return err
-			}
-			warning := "WARNING! This will remove all dangling images."
-			if all {
-				warning = "WARNING! This will remove all images without at least one container associated to them."
-				f.Add("dangling", "false")
-			} else {
-				f.Add("dangling", "true")
-			}
-			if !force {
-				fmt.Fprint(env.Out, warning+"\nAre you sure you want to continue? [y/N] ")
-				line, _ := bufio.NewReader(env.In).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-					return nil
-				}
-			}
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			res, err := c.ImagePrune(context.Background(), client.ImagePruneOptions{Filters: f})
-			if err != nil {
-				return err
-			}
-			if len(res.Report.ImagesDeleted) > 0 {
-				fmt.Fprintln(env.Out, "Deleted Images:")
-				for _, d := range res.Report.ImagesDeleted {
-					if d.Untagged != "" {
-						fmt.Fprintf(env.Out, "untagged: %s\n", d.Untagged)
-					} else {
-						fmt.Fprintf(env.Out, "deleted: %s\n", d.Deleted)
-					}
-				}
-				fmt.Fprintln(env.Out)
-			}
-			fmt.Fprintf(env.Out, "Total reclaimed space: %s\n", units.HumanSize(float64(res.Report.SpaceReclaimed)))
-			return nil
-		},
-	}
-	cmd.Flags().BoolVarP(&all, "all", "a", false, "Remove all unused images, not just dangling ones")
-	cmd.Flags().BoolVarP(&force, "force", "f", false, "Do not prompt for confirmation")
-	cmd.Flags().StringArrayVar(&filters, "filter", nil, "Provide filter values (e.g. \"until=<timestamp>\")")
-	return cmd
-}
-
-// dfRow is one line of `system df`.
-type dfRow struct {
-	Type        string
-	TotalCount  string
-	Active      string
-	Size        string
-	Reclaimable string
-}
-
-var dfHeader = map[string]string{"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
-
-const dfTable = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
-
-func reclaimable(reclaim, total int64) string {
-	if total > 0 {
-		return fmt.Sprintf("%s (%v%%)", units.HumanSize(float64(reclaim)), reclaim*100/total)
-	}
-	return units.HumanSize(float64(reclaim))
-}
-
-func newSystemDfCmd(env *Env) *cobra.Command {
-	var format string
-	cmd := &cobra.Command{
-		Use:   "df [OPTIONS]",
-		Short: "Show docker disk usage",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := env.Client()
-			if err != nil {
-				return err
-			}
-			du, err := c.DiskUsage(context.Background(), client.DiskUsageOptions{Containers: true, Images: true, Volumes: true, BuildCache: true, Verbose: true})
-			if err != nil {
-				return err
-			}
-			var imgActive, imgUsed int64
-			for _, i := range du.Images.Items {
-				if i.Containers > 0 {
-					imgActive++
-					if i.Size != -1 && i.SharedSize != -1 {
-						imgUsed += i.Size - i.SharedSize
-					}
-				}
-			}
-			var ctrSize, ctrReclaim, ctrActive int64
-			for _, ct := range du.Containers.Items {
-				ctrSize += ct.SizeRw
-				if ct.State == "running" || ct.State == "paused" || ct.State == "restarting" {
-					ctrActive++
-				} else {
-					ctrReclaim += ct.SizeRw
-				}
-			}
-			var volSize, volReclaim, volActive int64
-			for _, v := range du.Volumes.Items {
-				if v.UsageData == nil {
-					continue
-				}
-				if v.UsageData.Size > 0 {
-					volSize += v.UsageData.Size
-				}
-				if v.UsageData.RefCount > 0 {
-					volActive++
-				} else if v.UsageData.Size > 0 {
-					volReclaim += v.UsageData.Size
-				}
-			}
-			var bcSize, bcReclaim int64
-			var bcActive int
-			for _, b := range du.BuildCache.Items {
-				if !b.Shared {
-					bcSize += b.Size
-				}
-				if b.InUse {
-					bcActive++
-				} else if !b.Shared {
-					bcReclaim += b.Size
-				}
-			}
-			rows := []any{
-				dfRow{"Images", fmt.Sprint(len(du.Images.Items)), fmt.Sprint(imgActive), units.HumanSize(float64(du.Images.TotalSize)), reclaimable(du.Images.TotalSize-imgUsed, du.Images.TotalSize)},
-				dfRow{"Containers", fmt.Sprint(len(du.Containers.Items)), fmt.Sprint(ctrActive), units.HumanSize(float64(ctrSize)), reclaimable(ctrReclaim, ctrSize)},
-				dfRow{"Local Volumes", fmt.Sprint(len(du.Volumes.Items)), fmt.Sprint(volActive), units.HumanSize(float64(volSize)), reclaimable(volReclaim, volSize)},
-				dfRow{"Build Cache", fmt.Sprint(len(du.BuildCache.Items)), fmt.Sprint(bcActive), units.HumanSize(float64(bcSize)), units.HumanSize(float64(bcReclaim))},
-			}
-			if format == "" || format == "table" {
-				format = dfTable
-			}
-			return formatter.Write(env.Out, format, dfHeader, rows)
-		},
-	}
-	cmd.Flags().StringVar(&format, "format", "", "Format output using a custom template")
-	return cmd
 }

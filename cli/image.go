@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/cli/formatter"
-	"github.com/distribution/reference"
 	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
@@ -167,31 +166,16 @@ func newPullCmd(env *Env) *cobra.Command {
 		Short: "Download an image from a registry",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			named, err := reference.ParseNormalizedNamed(args[0])
-			if err != nil {
-				return err
-			}
-			ref := args[0]
-			if _, ok := named.(reference.Digested); !ok {
-				if _, ok := named.(reference.Tagged); !ok {
-					if !quiet {
-						fmt.Fprintln(env.Out, "Using default tag: latest")
-					}
-					named = reference.TagNameOnly(named)
-				}
-			}
 			c, err := env.Client()
 			if err != nil {
 				return err
 			}
-			out := env.Out
-			if quiet {
-				out = io.Discard
-			}
-			if err := pullWithProgress(context.Background(), env, c, ref, platform, out); err != nil {
+			if err := pullWithProgress(context.Background(), env, c, args[0], platform, quiet); err != nil {
 				return err
 			}
-			fmt.Fprintln(env.Out, named.String())
+			if quiet {
+				fmt.Fprintln(env.Out, familiarTagged(args[0]))
+			}
 			return nil
 		},
 	}

@@ -114,7 +114,12 @@ func familiarTagged(ref string) string {
 
 // pullImage pulls ref, printing the daemon's progress to out.
 func pullImage(ctx context.Context, env *Env, c *client.Client, ref string, out io.Writer) error {
-	return pullWithProgress(ctx, env, c, ref, "", out)
+	rc, err := c.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: registryAuthFor(env, ref)})
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	return displayJSON(out, rc)
 }
 
 // termFd returns the file descriptor behind a stream, if it is a terminal.
@@ -272,6 +277,8 @@ type session struct {
 	detachKeys            string
 	hj                    client.HijackedResponse
 	restore               func()
+	// resize sets the remote terminal's size; nil: the container's.
+	resize func(ctx context.Context, h, w uint)
 }
 
 func (s *session) attach(ctx context.Context) error {
@@ -378,6 +385,10 @@ func (s *session) monitorSize(ctx context.Context) func() {
 	resize := func() {
 		w, h, err := term.GetSize(fd)
 		if err != nil || w == 0 || h == 0 {
+			return
+		}
+		if s.resize != nil {
+			s.resize(ctx, uint(h), uint(w))
 			return
 		}
 		_, _ = s.api.ContainerResize(ctx, s.id, client.ContainerResizeOptions{Height: uint(h), Width: uint(w)})

@@ -41,7 +41,7 @@ func (c *Container) resolvConfPath() string { return filepath.Join(c.dir, "resol
 // for the container. With the host network they mirror the host's.
 func (d *Daemon) writeNetworkFiles(c *Container) error {
 	hostname := c.Config.Hostname
-	var hosts bytes.Buffer
+	var hosts strings.Builder
 	if c.HostConfig.NetworkMode == "host" {
 		if h, err := os.Hostname(); err == nil && hostname == "" {
 			hostname = h
@@ -51,6 +51,7 @@ func (d *Daemon) writeNetworkFiles(c *Container) error {
 		}
 	} else {
 		hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")
+		d.netHosts(c, &hosts)
 	}
 	for _, h := range c.HostConfig.ExtraHosts {
 		name, ip, ok := strings.Cut(h, ":")
@@ -61,8 +62,8 @@ func (d *Daemon) writeNetworkFiles(c *Container) error {
 	}
 	files := map[string][]byte{
 		c.hostnamePath():   []byte(hostname + "\n"),
-		c.hostsPath():      hosts.Bytes(),
-		c.resolvConfPath(): resolvConf(c.HostConfig.DNS, c.HostConfig.DNSSearch, c.HostConfig.DNSOptions),
+		c.hostsPath():      []byte(hosts.String()),
+		c.resolvConfPath(): resolvConf(d.netDNS(c), c.HostConfig.DNSSearch, c.HostConfig.DNSOptions),
 	}
 	for path, data := range files {
 		if err := os.WriteFile(path, data, 0o644); err != nil {

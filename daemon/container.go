@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/shim"
+	"github.com/berth-dev/berth/volume"
 	"github.com/moby/moby/api/types/container"
 	"github.com/opencontainers/go-digest"
 )
@@ -29,6 +30,9 @@ type Container struct {
 	State      State
 	// RestartCount counts automatic restarts.
 	RestartCount int
+	Restart      restartState
+	// MountPoints are its volumes, binds and tmpfs mounts (volumes.go).
+	MountPoints []volume.MountPoint `json:",omitempty"`
 
 	dir      string
 	stateDir string

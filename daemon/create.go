@@ -27,6 +27,13 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 	if err := validateHostConfig(&hc); err != nil {
 		return container.CreateResponse{}, err
 	}
+	if err := d.validateSecHostConfig(&hc); err != nil {
+		return container.CreateResponse{}, err
+	}
+	endpoints, err := d.netValidate(&hc, req.NetworkingConfig)
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
 	if cfg.Image == "" {
 		return container.CreateResponse{}, errdefs.InvalidParameterf("no image specified")
 	}
@@ -99,15 +106,22 @@ func (d *Daemon) ContainerCreate(ctx context.Context, name string, req *containe
 		removed:    make(chan struct{}),
 	}
 	close(c.exited)
+	madeVolumes, err := d.resolveMounts(c, img) // volumes.go
+	if err != nil {
+		return container.CreateResponse{}, err
+	}
 	if err := d.containers.add(c); err != nil {
+		d.removeVolumes(madeVolumes)
 		return container.CreateResponse{}, err
 	}
 	if err := d.createOnDisk(ctx, c, img); err != nil {
+		d.removeVolumes(madeVolumes)
 		d.containers.delete(c)
 		d.images.RemoveRootfs(context.WithoutCancel(ctx), c.ID)
 		os.RemoveAll(c.dir)
 		return container.CreateResponse{}, err
 	}
+	d.netSaveEndpoints(c, endpoints)
 	d.containerEvent(c, eventtypes.ActionCreate, nil)
 	return container.CreateResponse{ID: id, Warnings: []string{}}, nil
 }
@@ -127,11 +141,6 @@ func (d *Daemon) createOnDisk(ctx context.Context, c *Container, img *image.Imag
 }
 
 func validateHostConfig(hc *container.HostConfig) error {
-	switch nm := string(hc.NetworkMode); {
-	case nm == "", nm == "default", nm == "bridge", nm == "none", nm == "host":
-	default:
-		return errdefs.InvalidParameterf("network mode %q is not supported yet (none, host and the default are)", nm)
-	}
 	if hc.AutoRemove && hc.RestartPolicy.Name != "" && hc.RestartPolicy.Name != "no" {
 		return errdefs.InvalidParameterf("can't create 'AutoRemove' container with restart policy")
 	}

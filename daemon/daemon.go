@@ -10,12 +10,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/build"
 	"github.com/berth-dev/berth/daemon/events"
 	"github.com/berth-dev/berth/filters"
 	"github.com/berth-dev/berth/image"
 	"github.com/berth-dev/berth/shim"
+	"github.com/berth-dev/berth/volume"
 	eventtypes "github.com/moby/moby/api/types/events"
 )
 
@@ -28,7 +31,11 @@ type Daemon struct {
 	events     *events.Bus
 	shims      *shim.Launcher
 	started    time.Time
-	dist       *distService
+	ctr        *ctrService    // execs and health checks (ctr.go)
+	removals   sync.WaitGroup // removed containers' files being deleted
+	builder    *build.Builder // build.go
+	net        *netService
+	volumes    *volume.Store // volumes.go
 }
 
 // New opens the stores under cfg's roots and restores the containers a
@@ -54,6 +61,9 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		imgs.Close()
 		return nil, err
 	}
+	if cfg.Runtime == "" || cfg.Runtime == "berth" {
+		shims.PrebootInits()
+	}
 	d := &Daemon{
 		shims:      shims,
 		cfg:        cfg,
@@ -62,8 +72,17 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 		containers: newContainerStore(),
 		events:     events.New(),
 		started:    time.Now(),
+		ctr:        newCtrService(),
 	}
-	if d.dist, err = newDistService(cfg); err != nil {
+	if d.builder, err = newBuilder(cfg, d); err != nil {
+		imgs.Close()
+		return nil, err
+	}
+	if err := d.openVolumes(); err != nil {
+		imgs.Close()
+		return nil, err
+	}
+	if err := d.openNetworking(ctx); err != nil {
 		imgs.Close()
 		return nil, err
 	}
@@ -78,6 +97,8 @@ func New(ctx context.Context, cfg Config) (*Daemon, error) {
 // their shims; the next daemon finds them again.
 func (d *Daemon) Close() error {
 	d.shims.Close()
+	d.waitRemovals()
+	defer d.closeNetworking()
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
 		if c.shim != nil {
@@ -111,6 +132,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			continue
 		}
 		if c.State.running() {
+			d.reattachVolumes(c) // volumes.go
 			d.reconnect(ctx, c)
 		}
 	}
@@ -125,6 +147,7 @@ func (d *Daemon) restore(ctx context.Context) error {
 			}
 		}
 	}
+	d.restartOnRestore()
 	return nil
 }
 
@@ -137,6 +160,7 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 		c.mu.Lock()
 		c.shim = cl
 		c.exited = make(chan struct{})
+		d.startHealth(c, c.Config.Healthcheck, c.State.StartedAt, c.exited) // health.go
 		c.mu.Unlock()
 		go d.monitor(c, cl)
 		return
@@ -158,6 +182,8 @@ func (d *Daemon) reconnect(ctx context.Context, c *Container) {
 	c.mu.Unlock()
 	os.RemoveAll(c.stateDir)
 	d.images.UnmountRootfs(ctx, c.ID)
+	d.netRelease(c)
+	d.releaseVolumes(c)
 }
 
 // SubscribeEvents implements api.SystemBackend.

@@ -2,147 +2,148 @@ package daemon
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/distribution"
 	"github.com/berth-dev/berth/errdefs"
+	"github.com/distribution/reference"
 	eventtypes "github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 var _ api.DistributionBackend = (*Daemon)(nil)
 
-// distService is the daemon's registry client.
-type distService struct {
-	client *distribution.Client
-}
-
-func newDistService(cfg Config) (*distService, error) {
-	c, err := distribution.New(distribution.Options{
-		InsecureRegistries: cfg.InsecureRegistries,
-		Mirrors:            cfg.RegistryMirrors,
-		UserAgent:          "berth/" + cfg.Version,
-		Log:                cfg.Log.With("component", "distribution"),
-	})
+func (d *Daemon) registryClient(authHeader string) (*distribution.Client, error) {
+	auth, err := distribution.DecodeAuthHeader(authHeader)
 	if err != nil {
-		return nil, fmt.Errorf("daemon: registry client: %w", err)
+		return nil, err
 	}
-	cleanLoadTmp(cfg)
-	return &distService{client: c}, nil
+	return distribution.NewClient(distribution.Options{Insecure: d.cfg.InsecureRegistries, Mirrors: d.cfg.RegistryMirrors, Keychain: distribution.ConfigKeychain("")}, auth), nil
 }
 
 // PullImage implements api.DistributionBackend.
-func (d *Daemon) PullImage(ctx context.Context, opts api.PullOptions, out io.Writer) error {
-	ref, err := distribution.WithTag(opts.Image, opts.Tag)
-	if err != nil {
-		return err
+func (d *Daemon) PullImage(ctx context.Context, ref, tag, platform, authHeader string, progress func(jsonstream.Message)) error {
+	if tag != "" {
+		if strings.HasPrefix(tag, "sha256:") {
+			ref += "@" + tag
+		} else {
+			ref += ":" + tag
+		}
 	}
-	creds, err := distribution.DecodeAuthHeader(opts.Auth)
+	named, err := reference.ParseNormalizedNamed(ref)
 	if err != nil {
-		return err
+		return errdefs.InvalidParameterf("invalid reference format: %v", err)
 	}
-	res, err := d.dist.client.Pull(ctx, d.images, ref, distribution.PullOptions{
-		Platform: opts.Platform,
-		Keychain: distribution.Static(creds),
-		Progress: distribution.NewProgress(out),
-	})
-	if err != nil {
-		return err
-	}
-	d.events.Publish(eventtypes.ImageEventType, eventtypes.ActionPull, ref.Familiar(), map[string]string{"name": ref.FamiliarName()})
-	_ = res
-	return nil
-}
-
-// PushImage implements api.DistributionBackend.
-func (d *Daemon) PushImage(ctx context.Context, opts api.PushOptions, out io.Writer) error {
-	name := opts.Name
-	repo, err := distribution.ParseRef(name)
-	if err != nil {
-		return err
-	}
-	creds, err := distribution.DecodeAuthHeader(opts.Auth)
-	if err != nil {
-		return err
-	}
-	p := distribution.NewProgress(out)
-	p.Status("", "The push refers to repository ["+repo.Name()+"]")
-	var tags []distribution.Ref
-	switch {
-	case opts.Tag != "":
-		r, err := distribution.WithTag(repo.Name(), opts.Tag)
+	opts := distribution.PullOptions{Progress: progress}
+	if platform != "" {
+		p, err := parsePlatform(platform)
 		if err != nil {
 			return err
 		}
-		tags = append(tags, r)
-	case strings.Contains(name, ":") && repo.Tag != "" && strings.HasSuffix(name, ":"+repo.Tag):
-		tags = append(tags, repo)
-	default:
+		opts.Platform = &p
+	}
+	c, err := d.registryClient(authHeader)
+	if err != nil {
+		return err
+	}
+	img, err := distribution.Pull(ctx, d.images, c, named, opts)
+	if err != nil {
+		return err
+	}
+	d.events.Publish(eventtypes.ImageEventType, eventtypes.ActionPull, reference.FamiliarString(reference.TagNameOnly(named)), map[string]string{"name": reference.FamiliarString(reference.TagNameOnly(named))})
+	_ = img
+	return nil
+}
+
+func parsePlatform(s string) (ocispec.Platform, error) {
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		return ocispec.Platform{}, errdefs.InvalidParameterf("invalid platform %q: want os/arch[/variant]", s)
+	}
+	p := ocispec.Platform{OS: parts[0], Architecture: parts[1]}
+	if len(parts) == 3 {
+		p.Variant = parts[2]
+	}
+	return p, nil
+}
+
+// PushImage implements api.DistributionBackend: the tag given, the one in
+// name, or every tag of the repository.
+func (d *Daemon) PushImage(ctx context.Context, name, tag, authHeader string, progress func(jsonstream.Message)) error {
+	named, err := reference.ParseNormalizedNamed(name)
+	if err != nil {
+		return errdefs.InvalidParameterf("invalid reference format: %v", err)
+	}
+	if tag != "" {
+		if named, err = reference.WithTag(reference.TrimNamed(named), tag); err != nil {
+			return errdefs.InvalidParameter(err)
+		}
+	}
+	var targets []reference.NamedTagged
+	if t, ok := named.(reference.NamedTagged); ok {
+		targets = append(targets, t)
+	} else {
 		imgs, err := d.images.List(ctx)
 		if err != nil {
 			return err
 		}
 		for _, img := range imgs {
-			for _, t := range img.RepoTags {
-				if r, err := distribution.ParseRef(t); err == nil && r.Name() == repo.Name() {
-					tags = append(tags, r)
+			for _, rt := range img.RepoTags {
+				n, err := reference.ParseNormalizedNamed(rt)
+				if err != nil || n.Name() != named.Name() {
+					continue
+				}
+				if t, ok := n.(reference.NamedTagged); ok {
+					targets = append(targets, t)
 				}
 			}
 		}
-		if len(tags) == 0 {
-			return fmt.Errorf("An image does not exist locally with the tag: %s", repo.FamiliarName())
+		if len(targets) == 0 {
+			return errdefs.NotFoundf("An image does not exist locally with the tag: %s", reference.FamiliarName(named))
 		}
 	}
-	for _, ref := range tags {
-		img, err := d.images.Get(ctx, ref.String())
+	c, err := d.registryClient(authHeader)
+	if err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(jsonstream.Message{Status: fmt.Sprintf("The push refers to repository [%s]", named.Name())})
+	}
+	for _, t := range targets {
+		img, err := d.images.Get(ctx, t.String())
 		if err != nil {
-			if errdefs.IsNotFound(err) {
-				return fmt.Errorf("An image does not exist locally with the tag: %s", ref.FamiliarName())
+			return errdefs.NotFoundf("An image does not exist locally with the tag: %s", reference.FamiliarString(t))
+		}
+		// Other repositories of the same registry holding this image can
+		// lend their blobs (cross-repository mount).
+		var from []string
+		for _, r := range append(append([]string{}, img.RepoTags...), img.RepoDigests...) {
+			if n, err := reference.ParseNormalizedNamed(r); err == nil && reference.Domain(n) == reference.Domain(t) && n.Name() != t.Name() {
+				from = append(from, reference.Path(n))
 			}
-			return err
 		}
-		view, err := d.images.View(ctx, img.ID.String())
+		res, err := distribution.Push(ctx, d.images, c, t, distribution.PushOptions{Progress: progress, MountFrom: from})
 		if err != nil {
 			return err
 		}
-		res, err := d.dist.client.Push(ctx, view, ref, d.images, distribution.PushOptions{
-			Keychain:  distribution.Static(creds),
-			Progress:  p,
-			MountFrom: img.RepoDigests,
-		})
-		if err != nil {
-			return err
+		// As Docker does, the image now knows its digest in that repository.
+		if err := d.images.Tag(ctx, img.ID, t.Name()+"@"+res.Digest.String()); err != nil {
+			d.log.Warn("record pushed digest", "ref", t.String(), "err", err)
 		}
-		if err := d.images.Tag(ctx, img.ID, ref.Name()+"@"+res.Digest.String()); err != nil {
-			d.log.Warn("record pushed digest", "ref", ref.String(), "err", err)
-		}
-		d.events.Publish(eventtypes.ImageEventType, eventtypes.ActionPush, ref.Familiar(), map[string]string{"name": ref.FamiliarName()})
+		d.events.Publish(eventtypes.ImageEventType, eventtypes.ActionPush, reference.FamiliarString(t), map[string]string{"name": reference.FamiliarString(t)})
 	}
 	return nil
 }
 
-// RegistryLogin implements api.DistributionBackend: it checks the
-// credentials against the registry; the client stores them.
-func (d *Daemon) RegistryLogin(ctx context.Context, cfg registry.AuthConfig) (registry.AuthResponse, error) {
-	server := cfg.ServerAddress
-	if server == "" || strings.Contains(server, "index.docker.io") {
-		server = "docker.io"
-	}
-	user, pass := cfg.Username, cfg.Password
-	if cfg.Auth != "" && user == "" {
-		raw, err := base64.StdEncoding.DecodeString(cfg.Auth)
-		if err != nil {
-			return registry.AuthResponse{}, errdefs.InvalidParameterf("invalid auth field: %v", err)
-		}
-		user, pass, _ = strings.Cut(string(raw), ":")
-	}
-	tok, err := d.dist.client.Login(ctx, server, distribution.Credentials{Username: user, Password: pass, IdentityToken: cfg.IdentityToken})
-	if err != nil {
+// Login implements api.DistributionBackend.
+func (d *Daemon) Login(ctx context.Context, cfg registry.AuthConfig) (registry.AuthResponse, error) {
+	c := distribution.NewClient(distribution.Options{Insecure: d.cfg.InsecureRegistries}, cfg)
+	if err := c.Ping(ctx, cfg.ServerAddress); err != nil {
 		return registry.AuthResponse{}, err
 	}
-	return registry.AuthResponse{Status: "Login Succeeded", IdentityToken: tok}, nil
+	return registry.AuthResponse{Status: "Login Succeeded"}, nil
 }

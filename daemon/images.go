@@ -213,6 +213,7 @@ func (d *Daemon) TagImage(ctx context.Context, name, repo, tag string) error {
 
 // ImageDelete implements api.ImageBackend.
 func (d *Daemon) ImageDelete(ctx context.Context, name string, force, prune bool) ([]imagetypes.DeleteResponse, error) {
+	d.waitRemovals() // removed containers' rootfs no longer hold their image
 	users := d.imageUsers()
 	res, err := d.images.Delete(ctx, name, force, prune, func(id digest.Digest) bool { return users[id] > 0 })
 	if err != nil {

@@ -59,6 +59,10 @@ func (d *Daemon) ContainerInspect(ctx context.Context, name string, size bool) (
 			Networks: map[string]*network.EndpointSettings{},
 		},
 	}
+	resp.State.Health = d.healthState(c) // health.go
+	resp.ExecIDs = d.execIDs(c)          // exec.go
+	resp.NetworkSettings = d.netSettings(c)
+	resp.Mounts = d.apiMountPoints(c) // volumes.go
 	if size {
 		rw, total, err := d.images.RootfsSize(ctx, c.ID)
 		if err == nil {

@@ -106,8 +106,12 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 		ef.Has("id") && !matchIDPrefix(ef.Get("id"), c.ID),
 		exitCodes != nil && (st.Status != container.StateExited || !exitCodes[st.ExitCode]),
 		ancestors != nil && !ancestors[c.ImageID.String()] && !ancestors[c.Config.Image],
+		!matchVolumeFilter(ef, c),
 		!before.IsZero() && !c.Created.Before(before),
 		!since.IsZero() && !c.Created.After(since):
+		return container.Summary{}, false
+	}
+	if !d.matchHealth(c, st, ef) { // health.go
 		return container.Summary{}, false
 	}
 	nm := string(c.HostConfig.NetworkMode)
@@ -129,6 +133,9 @@ func (d *Daemon) summarize(c *Container, all bool, exitCodes map[int]bool, ances
 		Mounts:          []container.MountPoint{},
 	}
 	s.HostConfig.NetworkMode = nm
+	s.Status += d.healthSuffix(c, st) // health.go
+	s.Ports, s.NetworkSettings = d.netSummary(c)
+	s.Mounts = d.apiMountPoints(c) // volumes.go
 	return s, true
 }
 

@@ -54,30 +54,47 @@ func (d *Daemon) removeContainer(ctx context.Context, c *Container, force, remov
 			return fmt.Errorf("remove container %s: it did not die after SIGKILL", c.ID)
 		}
 	}
-	if err := d.images.RemoveRootfs(ctx, c.ID); err != nil {
+	// Removing the record first makes the removal atomic for restore: a
+	// container dir without a record is cleaned up there, rootfs included.
+	if err := os.Remove(c.dir + "/" + configFile); err != nil && !os.IsNotExist(err) {
 		c.mu.Lock()
 		c.removing = false
 		c.mu.Unlock()
 		return fmt.Errorf("remove container %s: %w", c.ID, err)
 	}
-	// Removing the record first makes the removal atomic for restore.
-	os.Remove(c.dir + "/" + configFile)
-	if err := os.RemoveAll(c.dir); err != nil {
-		d.log.Warn("remove container dir", "id", c.ID, "err", err)
-	}
 	c.mu.Lock()
 	releasing := c.releasing
 	c.mu.Unlock()
-	if !releasing {
-		os.RemoveAll(c.stateDir)
-	}
 	d.containers.delete(c)
+	if removeVolumes {
+		d.removeAnonymousVolumes(c) // volumes.go
+	}
 	c.mu.Lock()
 	d.containerEvent(c, eventtypes.ActionDestroy, nil)
 	close(c.removed)
 	c.mu.Unlock()
+	// The container is gone for every client now; its files go after the
+	// answer (unmounting and deleting a rootfs takes ~10 ms, which
+	// `docker run --rm` would otherwise wait for). Image removal waits
+	// for these (waitRemovals) so that freed layers are really freed.
+	d.removals.Add(1)
+	go func() {
+		defer d.removals.Done()
+		if err := d.images.RemoveRootfs(ctx, c.ID); err != nil {
+			d.log.Warn("remove container rootfs", "id", c.ID, "err", err)
+		}
+		if err := os.RemoveAll(c.dir); err != nil {
+			d.log.Warn("remove container dir", "id", c.ID, "err", err)
+		}
+		if !releasing {
+			os.RemoveAll(c.stateDir)
+		}
+	}()
 	return nil
 }
+
+// waitRemovals waits until the files of removed containers are gone.
+func (d *Daemon) waitRemovals() { d.removals.Wait() }
 
 // ContainersPrune implements api.ContainerBackend: removes stopped containers.
 func (d *Daemon) ContainersPrune(ctx context.Context, ef filters.Args) (*container.PruneReport, error) {

@@ -5,7 +5,6 @@ import (
 	"path"
 	"strings"
 
-	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/runtime/spec"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -47,8 +46,7 @@ func (d *Daemon) generateSpec(c *Container, rootfs string) (*specs.Spec, error) 
 		opts.NetworkMode = "host"
 		opts.Hostname = "" // the host's UTS namespace is not shared, but its name is
 	default:
-		// Until bridge networking lands every other mode is an empty netns.
-		opts.NetworkMode = "none"
+		opts.NetworkMode = d.netnsMode(c)
 	}
 	for _, u := range hc.Ulimits {
 		if u == nil {
@@ -68,23 +66,18 @@ func (d *Daemon) generateSpec(c *Container, rootfs string) (*specs.Spec, error) 
 			Options: []string{"rbind", "rprivate"},
 		})
 	}
-	for dst, o := range hc.Tmpfs {
-		mo := []string{"nosuid", "nodev", "noexec"}
-		if o != "" {
-			mo = append(mo, o)
-		}
-		opts.Mounts = append(opts.Mounts, specs.Mount{Destination: dst, Type: "tmpfs", Source: "tmpfs", Options: mo})
+	vm, err := d.volumeSpecMounts(c, rootfs) // volumes.go: volumes, binds, tmpfs
+	if err != nil {
+		return nil, err
 	}
-	for _, b := range hc.Binds {
-		m, err := parseBind(b)
-		if err != nil {
-			return nil, err
-		}
-		opts.Mounts = append(opts.Mounts, m)
-	}
+	opts.Mounts = append(opts.Mounts, vm...)
+	d.secOptions(c, &opts)
 	s, err := spec.Generate(opts)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", c.ID, err)
+	}
+	if err := d.adjustSpec(c, s); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -94,26 +87,4 @@ func (d *Daemon) cgroupParent() string {
 		return d.cfg.CgroupParent
 	}
 	return "/berth"
-}
-
-// parseBind turns "src:dst[:ro|rw]" into a bind mount; named volumes come
-// with the volume issue.
-func parseBind(b string) (specs.Mount, error) {
-	parts := strings.Split(b, ":")
-	if len(parts) < 2 || len(parts) > 3 || !path.IsAbs(parts[0]) || !path.IsAbs(parts[1]) {
-		return specs.Mount{}, errdefs.InvalidParameterf("invalid volume specification: '%s'", b)
-	}
-	opts := []string{"rbind", "rprivate"}
-	if len(parts) == 3 {
-		for _, o := range strings.Split(parts[2], ",") {
-			switch o {
-			case "ro":
-				opts = append(opts, "ro")
-			case "rw", "z", "Z", "":
-			default:
-				return specs.Mount{}, errdefs.InvalidParameterf("invalid mode: %s", o)
-			}
-		}
-	}
-	return specs.Mount{Destination: path.Clean(parts[1]), Type: "bind", Source: path.Clean(parts[0]), Options: opts}, nil
 }

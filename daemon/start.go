@@ -36,10 +36,13 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 	if c.State.running() {
 		return errdefs.NotModified(fmt.Errorf("container %s is already running", c.ID))
 	}
+	d.noteStart(c)
 	cl, pid, err := d.launch(ctx, c)
 	if err != nil {
 		c.State.Error = err.Error()
 		c.State.ExitCode = exitCodeFor(err)
+		d.netRelease(c)
+		d.releaseVolumes(c)
 		c.save()
 		d.failPending(c, err)
 		c.notifyStart()
@@ -56,6 +59,7 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 		d.log.Error("save container state", "id", c.ID, "err", err)
 	}
 	d.containerEvent(c, eventtypes.ActionStart, nil)
+	d.startHealth(c, c.Config.Healthcheck, c.State.StartedAt, c.exited) // health.go
 	go d.monitor(c, cl)
 	return nil
 }
@@ -64,6 +68,10 @@ func (d *Daemon) start(ctx context.Context, c *Container) error {
 // before start (so no output is lost) and starts the process. Caller holds c.mu.
 func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, error) {
 	t0 := time.Now()
+	netReady, err := d.netPrepare(c)
+	if err != nil {
+		return nil, 0, err
+	}
 	rootfs, err := d.images.MountRootfs(ctx, c.ID)
 	if err != nil {
 		return nil, 0, fmt.Errorf("mount rootfs: %w", err)
@@ -74,7 +82,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		// root so that an image's symlinks cannot point it at the host.
 		if p, err := securejoin.SecureJoin(rootfs, wd); err == nil {
 			if err := os.MkdirAll(p, 0o755); err != nil {
-				return nil, 0, fmt.Errorf("create working directory %s: %w", wd, err)
+				return nil, 0, workdirError(wd, p, err)
 			}
 		}
 	}
@@ -86,6 +94,10 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 	if err := os.MkdirAll(c.stateDir, 0o700); err != nil {
 		return nil, 0, fmt.Errorf("start: %w", err)
 	}
+	if err := netReady(); err != nil {
+		d.images.UnmountRootfs(ctx, c.ID)
+		return nil, 0, err
+	}
 	logCfg := c.HostConfig.LogConfig.Config
 	cl, err := d.shims.Launch(ctx, shim.Config{
 		ID:              c.ID,
@@ -94,7 +106,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 		LogPath:         c.logPath(),
 		LogMaxSize:      parseSize(logCfg["max-size"]),
 		LogMaxFiles:     parseCount(logCfg["max-file"]),
-		Runtime:         d.cfg.Runtime,
+		Runtime:         d.runtimeFor(c),
 		RuntimeStateDir: filepath.Join(d.cfg.runtimeStateDir()),
 		CgroupParent:    d.cfg.CgroupParent,
 		Tty:             c.Config.Tty,
@@ -155,6 +167,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 			st = shim.ExitStatus{Code: 255, ExitedAt: time.Now()}
 		}
 	}
+	tExit := time.Now()
 	c.mu.Lock()
 	c.State.Status = container.StateExited
 	c.State.Pid = 0
@@ -167,6 +180,7 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	if err := c.save(); err != nil {
 		d.log.Error("save container state", "id", c.ID, "err", err)
 	}
+	d.restartOnExit(c, st.Code)
 	c.shim = nil
 	autoRemove := c.HostConfig.AutoRemove
 	// With auto-remove the shim is released in parallel with the removal,
@@ -174,6 +188,8 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	c.releasing = autoRemove
 	d.containerEvent(c, eventtypes.ActionDie, map[string]string{"exitCode": fmt.Sprint(st.Code)})
 	c.mu.Unlock()
+	d.netRelease(c)
+	d.releaseVolumes(c)
 
 	release := func() {
 		if err := cl.Shutdown(ctx); err != nil {
@@ -194,9 +210,11 @@ func (d *Daemon) monitor(c *Container, cl *shim.Client) {
 	c.mu.Lock()
 	close(c.exited)
 	c.mu.Unlock()
+	tSaved := time.Since(tExit)
 	if autoRemove {
 		if err := d.removeContainer(ctx, c, true, true); err != nil {
 			d.log.Warn("auto-remove", "id", c.ID, "err", err)
 		}
 	}
+	d.log.Debug("exit", "id", c.ID, "saved", tSaved, "done", time.Since(tExit))
 }

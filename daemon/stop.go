@@ -30,6 +30,7 @@ func (d *Daemon) ContainerStop(ctx context.Context, name, signal string, timeout
 
 // stop sends the stop signal, waits up to the timeout, then kills.
 func (d *Daemon) stop(ctx context.Context, c *Container, signal string, timeout *int) error {
+	d.noteStop(c)
 	c.mu.Lock()
 	if signal == "" {
 		signal = c.Config.StopSignal
@@ -90,6 +91,10 @@ func (d *Daemon) ContainerKill(ctx context.Context, name, signal string) error {
 func (d *Daemon) signal(ctx context.Context, c *Container, sig syscall.Signal) error {
 	c.mu.Lock()
 	cl := c.shim
+	if d.noteKillLocked(c, sig) {
+		c.mu.Unlock()
+		return nil
+	}
 	running := c.State.running()
 	if running {
 		d.containerEvent(c, eventtypes.ActionKill, map[string]string{"signal": fmt.Sprint(int(sig))})
@@ -104,6 +109,7 @@ func (d *Daemon) signal(ctx context.Context, c *Container, sig syscall.Signal) e
 		}
 		return fmt.Errorf("kill container %s: %w", c.ID, err)
 	}
+	d.thawAfterKill(c, sig) // ctr_more.go
 	return nil
 }
 

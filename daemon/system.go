@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,7 @@ func (d *Daemon) Info(ctx context.Context) (*system.Info, error) {
 		info.Name = unix.ByteSliceToString(uts.Nodename[:])
 	}
 	info.OperatingSystem, info.OSVersion = osRelease()
+	d.secInfo(info)
 	for _, c := range d.containers.list() {
 		c.mu.Lock()
 		switch c.State.Status {
@@ -96,14 +98,46 @@ func (d *Daemon) Version(ctx context.Context) system.VersionResponse {
 		GoVersion:     goruntime.Version(),
 		KernelVersion: kernel,
 	}
+	v.GitCommit, v.BuildTime = d.cfg.GitCommit, d.cfg.BuildTime
+	if v.GitCommit == "" {
+		v.GitCommit, v.BuildTime = buildVCS()
+	}
 	v.Components = []system.ComponentVersion{{
 		Name:    "Engine",
 		Version: d.cfg.Version,
 		Details: map[string]string{
 			"Os": goruntime.GOOS, "Arch": goruntime.GOARCH, "GoVersion": goruntime.Version(), "KernelVersion": kernel,
+			"GitCommit": v.GitCommit, "BuildTime": v.BuildTime,
 		},
 	}}
 	return v
+}
+
+// buildVCS returns the commit (short, "-dirty" when modified) and commit
+// time Go recorded in the binary when it was built from a git checkout.
+func buildVCS() (commit, built string) {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "", ""
+	}
+	modified := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+			if len(commit) > 7 {
+				commit = commit[:7]
+			}
+		case "vcs.time":
+			built = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if modified && commit != "" {
+		commit += "-dirty"
+	}
+	return commit, built
 }
 
 // engineID is a stable identifier kept in the data root.

@@ -104,18 +104,6 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-func TestParseBind(t *testing.T) {
-	m, err := parseBind("/srv/data:/data:ro")
-	if err != nil || m.Source != "/srv/data" || m.Destination != "/data" || m.Options[len(m.Options)-1] != "ro" {
-		t.Fatalf("parseBind = %+v, %v", m, err)
-	}
-	for _, bad := range []string{"data:/data", "/a", "/a:b", "/a:/b:rx", "/a:/b:ro:x"} {
-		if _, err := parseBind(bad); !errdefs.IsInvalidParameter(err) {
-			t.Errorf("parseBind(%q) error = %v, want invalid parameter", bad, err)
-		}
-	}
-}
-
 func TestValidateHostConfig(t *testing.T) {
 	cases := []struct {
 		hc container.HostConfig
@@ -123,7 +111,7 @@ func TestValidateHostConfig(t *testing.T) {
 	}{
 		{container.HostConfig{}, true},
 		{container.HostConfig{NetworkMode: "none"}, true},
-		{container.HostConfig{NetworkMode: "container:x"}, false},
+		{container.HostConfig{NetworkMode: "container:x"}, true}, // checked against the containers at create
 		{container.HostConfig{Resources: container.Resources{Memory: 1024}}, false},
 		{container.HostConfig{AutoRemove: true, RestartPolicy: container.RestartPolicy{Name: "always"}}, false},
 		{container.HostConfig{LogConfig: container.LogConfig{Type: "syslog"}}, false},

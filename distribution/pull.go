@@ -1,289 +1,253 @@
 package distribution
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
+	goruntime "runtime"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/image"
+	"github.com/distribution/reference"
 	dockerspec "github.com/moby/docker-image-spec/specs-go/v1"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
-// PullOptions control Pull.
+// Progress receives the messages of Docker's JSON progress stream.
+type Progress func(jsonstream.Message)
+
+func (p Progress) send(id, status string, detail *jsonstream.Progress) {
+	if p != nil {
+		p(jsonstream.Message{ID: id, Status: status, Progress: detail})
+	}
+}
+
+// shortID is how Docker names a layer in progress messages.
+func shortID(d digest.Digest) string {
+	e := d.Encoded()
+	if len(e) > 12 {
+		return e[:12]
+	}
+	return e
+}
+
+// PullOptions are the options of Pull.
 type PullOptions struct {
-	// Platform is "os/arch[/variant]"; "" is the host's.
-	Platform string
-	// Keychain supplies credentials (nil: anonymous).
-	Keychain Keychain
-	// Progress receives Docker's JSON messages (nil: none).
-	Progress *Progress
-	// MaxExpansion refuses layers expanding more than this many times their
-	// compressed size (beyond 64 MiB); 0 uses DefaultMaxExpansion.
-	MaxExpansion int64
+	// Platform selects from an index; nil means the host's.
+	Platform *ocispec.Platform
+	Progress Progress
 }
 
-// DefaultMaxExpansion bounds decompression: real layers expand a few
-// times; a gzip bomb about a thousand.
-const DefaultMaxExpansion = 200
-
-// PullResult describes a finished pull.
-type PullResult struct {
-	Image *image.Image
-	// Digest is the digest of the manifest (or index) the reference resolved to.
-	Digest digest.Digest
-	// UpToDate is true when nothing was downloaded and the reference
-	// already pointed at the image.
-	UpToDate bool
-}
-
-// resolved is a manifest fetched and verified.
-type resolved struct {
-	raw       []byte
-	mediaType string
-	digest    digest.Digest
-}
-
-// fetchManifest GETs ref (a tag or digest) and verifies what comes back:
-// against the digest asked for, and against the digest the registry claims.
-func (r *repository) fetchManifest(ctx context.Context, ref string) (*resolved, error) {
-	resp, err := r.do(ctx, request{method: http.MethodGet, url: r.url("/manifests/" + ref), header: http.Header{"Accept": {acceptManifests}}})
-	if err != nil {
-		return nil, err
+// Pull fetches named (tagged, or pinned by digest) into the store and
+// tags it. Layers are verified, decompressed and unpacked as they
+// download, several at a time; layers already present are not fetched.
+func Pull(ctx context.Context, store *image.Store, c *Client, named reference.Named, opts PullOptions) (*image.Image, error) {
+	named = reference.TagNameOnly(named)
+	ref := ""
+	switch n := named.(type) {
+	case reference.Canonical:
+		ref = n.Digest().String()
+	case reference.Tagged:
+		ref = n.Tag()
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestSize+1))
-	if err != nil {
-		return nil, errdefs.Unavailable(fmt.Errorf("read manifest: %w", err))
-	}
-	if len(raw) > maxManifestSize {
-		return nil, errdefs.InvalidParameterf("manifest %s: larger than %d bytes", ref, maxManifestSize)
-	}
-	got := digest.FromBytes(raw)
-	if want, err := digest.Parse(ref); err == nil && want != got {
-		return nil, errdefs.InvalidParameterf("manifest verification failed for digest %s: got %s", want, got)
-	}
-	if claimed := resp.Header.Get("Docker-Content-Digest"); claimed != "" && claimed != got.String() {
-		if cd, err := digest.Parse(claimed); err == nil && cd.Algorithm() == digest.SHA256 {
-			return nil, errdefs.InvalidParameterf("manifest %s: registry claims digest %s but the content is %s", ref, claimed, got)
-		}
-	}
-	return &resolved{raw: raw, mediaType: resp.Header.Get("Content-Type"), digest: got}, nil
-}
-
-// fetchSmallBlob reads a whole blob (a config) and verifies it.
-func (r *repository) fetchSmallBlob(ctx context.Context, d ocispec.Descriptor, limit int64) ([]byte, error) {
-	if d.Size > limit {
-		return nil, errdefs.InvalidParameterf("blob %s: %d bytes is too large", d.Digest, d.Size)
-	}
-	resp, err := r.do(ctx, request{method: http.MethodGet, url: r.url("/blobs/" + d.Digest.String())})
-	if err != nil {
-		return nil, fmt.Errorf("fetch %s: %w", d.Digest, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, errdefs.Unavailable(fmt.Errorf("fetch %s: %w", d.Digest, err))
-	}
-	if int64(len(b)) > limit {
-		return nil, errdefs.InvalidParameterf("blob %s: larger than %d bytes", d.Digest, limit)
-	}
-	if got := digest.FromBytes(b); got != d.Digest {
-		return nil, errdefs.InvalidParameterf("blob verification failed: %s has digest %s", d.Digest, got)
-	}
-	return b, nil
-}
-
-// resolve finds the image manifest ref names, on the mirrors first for
-// Docker Hub, and returns it with the repository that served it.
-func (c *Client) resolve(ctx context.Context, ref Ref, creds Credentials, plat Platform) (*repository, *resolved, *resolved, error) {
-	var repos []*repository
-	if ref.Domain == dockerHubDomain {
-		for _, m := range c.opts.Mirrors {
-			repos = append(repos, c.mirrorRepository(m, ref.Path, creds))
-		}
-	}
-	repos = append(repos, c.repository(ctx, apiHost(ref.Domain), ref.Path, creds, false))
-	var top *resolved
-	var repo *repository
-	var lastErr error
-	for i, r := range repos {
-		m, err := r.fetchManifest(ctx, ref.tagOrDigest())
-		if err == nil {
-			top, repo = m, r
-			break
-		}
-		lastErr = err
-		if i < len(repos)-1 {
-			c.log.Info("mirror failed, trying the next endpoint", "mirror", r.ep.host, "err", err)
-		}
-	}
-	if top == nil {
-		if errdefs.IsNotFound(lastErr) {
-			return nil, nil, nil, errdefs.NotFound(fmt.Errorf("manifest for %s not found: %w", ref.Familiar(), lastErr))
-		}
-		return nil, nil, nil, lastErr
-	}
-	kind, mt, err := sniffManifest(top.raw, top.mediaType)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	top.mediaType = mt
-	if kind == kindImage {
-		return repo, top, top, nil
-	}
-	idx, err := ParseIndex(top.raw)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	desc, err := selectManifest(idx, plat)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	m, err := repo.fetchManifest(ctx, desc.Digest.String())
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	kind, mt, err = sniffManifest(m.raw, m.mediaType)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if kind != kindImage {
-		return nil, nil, nil, errdefs.InvalidParameterf("manifest %s: an index inside an index is not supported", desc.Digest)
-	}
-	m.mediaType = mt
-	return repo, top, m, nil
-}
-
-// Pull fetches ref into store: manifest (choosing the platform from an
-// index), config, then the missing layers in parallel, each verified and
-// unpacked while it downloads.
-func (c *Client) Pull(ctx context.Context, store *image.Store, ref Ref, opts PullOptions) (*PullResult, error) {
+	familiar := reference.FamiliarString(named)
 	p := opts.Progress
-	plat, err := ParsePlatform(opts.Platform)
+	repo := c.Repository(named)
+	data, mediaType, dgst, err := repo.Manifest(ctx, ref)
 	if err != nil {
-		return nil, err
+		return nil, err // before any progress: a plain error answer
 	}
-	var creds Credentials
-	if opts.Keychain != nil {
-		if creds, err = opts.Keychain.Resolve(ctx, ref.Domain); err != nil {
+	p.send(ref, "Pulling from "+reference.FamiliarName(named), nil)
+	if mediaType == mediaTypeSchema1 || sniffMediaType(data) == mediaTypeSchema1 {
+		return nil, errdefs.InvalidParameterf("%s: Docker image manifest schema 1 is not supported", familiar)
+	}
+	if isIndex(mediaType, data) {
+		want := hostPlatform()
+		if opts.Platform != nil {
+			want = *opts.Platform
+		}
+		child, err := selectPlatform(data, want)
+		if err != nil {
+			return nil, err
+		}
+		if data, _, dgst, err = repo.Manifest(ctx, child.String()); err != nil {
 			return nil, err
 		}
 	}
-	repo, top, m, err := c.resolve(ctx, ref, creds, plat)
+	var m ocispec.Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, errdefs.InvalidParameterf("%s: invalid manifest: %v", familiar, err)
+	}
+	if err := checkManifest(&m); err != nil {
+		return nil, fmt.Errorf("%s: %w", familiar, err)
+	}
+	rawConfig, err := repo.BlobBytes(ctx, m.Config.Digest)
 	if err != nil {
 		return nil, err
 	}
-	manifest, err := ParseManifest(m.raw)
-	if err != nil {
-		return nil, err
+	var cfg dockerspec.DockerOCIImage
+	if err := json.Unmarshal(rawConfig, &cfg); err != nil {
+		return nil, errdefs.InvalidParameterf("%s: invalid image config: %v", familiar, err)
 	}
-	rawConfig, err := repo.fetchSmallBlob(ctx, manifest.Config, maxConfigSize)
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
+		return nil, errdefs.InvalidParameterf("%s: config has %d diff IDs for %d layers", familiar, len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
-	cfg, err := ParseConfig(rawConfig, len(manifest.Layers))
-	if err != nil {
-		return nil, err
+	upToDate := false
+	if before, err := store.Get(ctx, named.String()); err == nil && before.ID == m.Config.Digest {
+		upToDate = true
 	}
-	if opts.Platform != "" && (cfg.OS != plat.OS || normalizePlatform(cfg.Platform).Architecture != plat.Architecture) {
-		return nil, errdefs.NotFoundf("image %s is for %s/%s, not %s", ref.Familiar(), cfg.OS, cfg.Architecture, opts.Platform)
-	}
-	id := manifest.Config.Digest
-	storeRef := ref.String()
-	if ref.Digest != "" {
-		// A pinned pull records only the digest reference, as Docker does.
-		storeRef = ref.Name() + "@" + ref.Digest.String()
-	}
-	prior, _ := store.Get(ctx, storeRef)
-
-	idLabel := ref.Tag
-	if ref.Digest != "" {
-		idLabel = ref.Digest.String()
-	}
-	p.Status(idLabel, "Pulling from "+ref.Path)
-
-	present := store.LayersPresent(ctx, manifest.Layers, cfg.RootFS.DiffIDs)
-	for i, l := range manifest.Layers {
-		if i < present {
-			p.Event(shortID(l.Digest), "Already exists")
+	have := store.HaveLayers(ctx, cfg.RootFS.DiffIDs, m.Layers)
+	layers := make([]image.Layer, len(m.Layers))
+	for i, desc := range m.Layers {
+		id := shortID(desc.Digest)
+		if i < have {
+			p.send(id, "Already exists", &jsonstream.Progress{})
 		} else {
-			p.Event(shortID(l.Digest), "Pulling fs layer")
+			p.send(id, "Pulling fs layer", &jsonstream.Progress{})
 		}
+		layers[i] = &remoteLayer{ctx: ctx, repo: repo, desc: desc, diffID: cfg.RootFS.DiffIDs[i], progress: p}
 	}
-	view := &remoteView{repo: repo, raw: m.raw, digest: m.digest, manifest: manifest, rawConfig: rawConfig, cfg: cfg, progress: p}
-	maxExp := opts.MaxExpansion
-	if maxExp == 0 {
-		maxExp = DefaultMaxExpansion
-	}
-	img, err := store.Put(ctx, view, image.PutOptions{
-		Ref:          storeRef,
-		RecordDigest: true,
-		MaxExpansion: maxExp,
-		LayerDone: func(i int) {
-			l := manifest.Layers[i]
-			p.Bar(shortID(l.Digest), "Extracting", l.Size, l.Size)
-			p.Event(shortID(l.Digest), "Pull complete")
-		},
-	})
+	storeRef := named.String()
+	img, err := store.Put(ctx, &remoteView{raw: data, manifest: &m, rawConfig: rawConfig, layers: layers}, image.PutOptions{Ref: storeRef, RecordDigest: true})
 	if err != nil {
-		return nil, fmt.Errorf("pull %s: %w", ref.Familiar(), err)
+		return nil, fmt.Errorf("pull %s: %w", familiar, err)
 	}
-	if top.digest != m.digest {
-		// Record the index digest too: it is what the user's reference
-		// resolved to and what docker shows in RepoDigests.
-		store.Tag(ctx, img.ID, ref.Name()+"@"+top.digest.String())
-		if img, err = store.Get(ctx, img.ID.String()); err != nil {
-			return nil, err
+	for i, desc := range m.Layers {
+		if i >= have {
+			p.send(shortID(desc.Digest), "Pull complete", &jsonstream.Progress{})
 		}
 	}
-	res := &PullResult{Image: img, Digest: top.digest, UpToDate: prior != nil && prior.ID == id && present == len(manifest.Layers)}
-	p.Status("", "Digest: "+top.digest.String())
-	if res.UpToDate {
-		p.Status("", "Status: Image is up to date for "+ref.Familiar())
+	p.send("", "Digest: "+dgst.String(), nil)
+	if upToDate {
+		p.send("", "Status: Image is up to date for "+familiar, nil)
 	} else {
-		p.Status("", "Status: Downloaded newer image for "+ref.Familiar())
+		p.send("", "Status: Downloaded newer image for "+familiar, nil)
 	}
-	return res, nil
+	return img, nil
 }
 
-// remoteView is an image in a registry seen as an image.View: Put pulls
-// its layers through Compressed.
+func hostPlatform() ocispec.Platform {
+	p := ocispec.Platform{OS: goruntime.GOOS, Architecture: goruntime.GOARCH}
+	if p.Architecture == "arm64" {
+		p.Variant = "v8"
+	}
+	return p
+}
+
+// sniffMediaType reads a manifest's own mediaType field.
+func sniffMediaType(data []byte) string {
+	var v struct {
+		MediaType     string          `json:"mediaType"`
+		SchemaVersion int             `json:"schemaVersion"`
+		Manifests     json.RawMessage `json:"manifests"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	if v.SchemaVersion == 1 {
+		return mediaTypeSchema1
+	}
+	if v.MediaType == "" && len(v.Manifests) > 0 {
+		return ocispec.MediaTypeImageIndex
+	}
+	return v.MediaType
+}
+
+func isIndex(mediaType string, data []byte) bool {
+	switch mediaType {
+	case ocispec.MediaTypeImageIndex, MediaTypeDockerList:
+		return true
+	case ocispec.MediaTypeImageManifest, MediaTypeDockerManifest:
+		return false
+	}
+	mt := sniffMediaType(data)
+	return mt == ocispec.MediaTypeImageIndex || mt == MediaTypeDockerList
+}
+
+// selectPlatform picks the manifest for want from an index.
+func selectPlatform(data []byte, want ocispec.Platform) (digest.Digest, error) {
+	var idx ocispec.Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return "", errdefs.InvalidParameterf("invalid manifest index: %v", err)
+	}
+	for _, d := range idx.Manifests {
+		p := d.Platform
+		if p == nil || p.OS != want.OS || p.Architecture != want.Architecture {
+			continue
+		}
+		if want.Variant != "" && p.Variant != "" && p.Variant != want.Variant {
+			continue
+		}
+		if err := d.Digest.Validate(); err != nil {
+			return "", errdefs.InvalidParameterf("manifest index entry: %v", err)
+		}
+		return d.Digest, nil
+	}
+	name := want.OS + "/" + want.Architecture
+	if want.Variant != "" {
+		name += "/" + want.Variant
+	}
+	return "", errdefs.NotFoundf("no matching manifest for %s in the manifest list entries", name)
+}
+
+// checkManifest refuses what the store cannot take.
+func checkManifest(m *ocispec.Manifest) error {
+	if err := m.Config.Digest.Validate(); err != nil {
+		return errdefs.InvalidParameterf("invalid config digest: %v", err)
+	}
+	for _, l := range m.Layers {
+		if err := l.Digest.Validate(); err != nil {
+			return errdefs.InvalidParameterf("invalid layer digest: %v", err)
+		}
+		switch {
+		case strings.HasSuffix(l.MediaType, "tar+gzip"), strings.HasSuffix(l.MediaType, "tar.gzip"),
+			strings.HasSuffix(l.MediaType, "tar+zstd"), strings.HasSuffix(l.MediaType, ".tar"),
+			l.MediaType == "application/vnd.docker.image.rootfs.diff.tar.gzip":
+		default:
+			return errdefs.InvalidParameterf("unsupported layer media type %q", l.MediaType)
+		}
+		if l.Size < 0 {
+			return errdefs.InvalidParameterf("layer %s has a negative size", l.Digest)
+		}
+	}
+	return nil
+}
+
+// remoteView is an image being pulled, as the store's Put reads it.
 type remoteView struct {
-	repo      *repository
 	raw       []byte
-	digest    digest.Digest
 	manifest  *ocispec.Manifest
 	rawConfig []byte
-	cfg       *dockerspec.DockerOCIImage
-	progress  *Progress
+	layers    []image.Layer
 }
 
-func (v *remoteView) Digest() (digest.Digest, error)                  { return v.digest, nil }
-func (v *remoteView) Manifest() (*ocispec.Manifest, error)            { return v.manifest, nil }
-func (v *remoteView) RawManifest() ([]byte, error)                    { return v.raw, nil }
-func (v *remoteView) ConfigName() (digest.Digest, error)              { return v.manifest.Config.Digest, nil }
-func (v *remoteView) ConfigFile() (*dockerspec.DockerOCIImage, error) { return v.cfg, nil }
-func (v *remoteView) RawConfigFile() ([]byte, error)                  { return v.rawConfig, nil }
-func (v *remoteView) Layers() ([]image.Layer, error) {
-	out := make([]image.Layer, len(v.manifest.Layers))
-	for i, d := range v.manifest.Layers {
-		out[i] = &remoteLayer{v: v, desc: d, diffID: v.cfg.RootFS.DiffIDs[i]}
-	}
-	return out, nil
+func (v *remoteView) Digest() (digest.Digest, error)       { return digest.FromBytes(v.raw), nil }
+func (v *remoteView) Manifest() (*ocispec.Manifest, error) { return v.manifest, nil }
+func (v *remoteView) RawManifest() ([]byte, error)         { return v.raw, nil }
+func (v *remoteView) ConfigName() (digest.Digest, error)   { return v.manifest.Config.Digest, nil }
+func (v *remoteView) RawConfigFile() ([]byte, error)       { return v.rawConfig, nil }
+func (v *remoteView) Layers() ([]image.Layer, error)       { return v.layers, nil }
+func (v *remoteView) ConfigFile() (*dockerspec.DockerOCIImage, error) {
+	var c dockerspec.DockerOCIImage
+	err := json.Unmarshal(v.rawConfig, &c)
+	return &c, err
 }
 
+// remoteLayer streams a layer blob from the registry, reporting progress.
 type remoteLayer struct {
-	v      *remoteView
-	desc   ocispec.Descriptor
-	diffID digest.Digest
+	ctx      context.Context
+	repo     *Repository
+	desc     ocispec.Descriptor
+	diffID   digest.Digest
+	progress Progress
 }
 
 func (l *remoteLayer) Digest() (digest.Digest, error) { return l.desc.Digest, nil }
@@ -291,119 +255,131 @@ func (l *remoteLayer) DiffID() (digest.Digest, error) { return l.diffID, nil }
 func (l *remoteLayer) Size() (int64, error)           { return l.desc.Size, nil }
 func (l *remoteLayer) MediaType() (string, error)     { return l.desc.MediaType, nil }
 func (l *remoteLayer) Uncompressed() (io.ReadCloser, error) {
-	return nil, errors.New("remote layer: only the compressed blob is available")
+	return nil, errors.New("remote layers are read compressed")
 }
-
-// Compressed opens the blob: a reader that resumes with a range request
-// when the connection breaks, refuses more bytes than the manifest
-// announced, and reports progress.
 func (l *remoteLayer) Compressed() (io.ReadCloser, error) {
-	ctx := context.Background()
-	br := &blobReader{ctx: ctx, repo: l.v.repo, desc: l.desc}
+	br := &blobReader{ctx: l.ctx, repo: l.repo, desc: l.desc, retries: 3}
 	if err := br.open(); err != nil {
-		return nil, fmt.Errorf("fetch layer %s: %w", l.desc.Digest, err)
+		return nil, err
 	}
-	id := shortID(l.desc.Digest)
-	p := l.v.progress
-	pr := &progressReader{r: br, p: p, id: id, action: "Downloading", total: l.desc.Size, onEOF: func() {
-		p.Event(id, "Verifying Checksum")
-		p.Event(id, "Download complete")
-	}}
-	return readCloser{Reader: pr, close: br.Close}, nil
+	return &progressReader{r: br, c: br, id: shortID(l.desc.Digest), total: l.desc.Size, p: l.progress, verb: "Downloading", done: []string{"Verifying Checksum", "Download complete"}}, nil
 }
 
-type readCloser struct {
-	io.Reader
-	close func() error
-}
-
-func (r readCloser) Close() error { return r.close() }
-
-// blobReader streams one blob, resuming after transient failures.
+// blobReader reads a layer blob, resuming with a Range request where a
+// broken connection left off, and refusing more or fewer bytes than the
+// descriptor says (the store then verifies the digest). It stops with the
+// pull's context: a client that goes away ends the downloads.
 type blobReader struct {
 	ctx     context.Context
-	repo    *repository
+	repo    *Repository
 	desc    ocispec.Descriptor
 	body    io.ReadCloser
-	off     int64
+	n       int64
 	retries int
 }
 
-func (b *blobReader) open() error {
-	h := http.Header{}
-	if b.off > 0 {
-		h.Set("Range", "bytes="+strconv.FormatInt(b.off, 10)+"-")
-	}
-	resp, err := b.repo.do(b.ctx, request{method: http.MethodGet, url: b.repo.url("/blobs/" + b.desc.Digest.String()), header: h})
+func (r *blobReader) open() error {
+	req, err := http.NewRequestWithContext(r.ctx, http.MethodGet, r.repo.url("blobs", r.desc.Digest.String()), nil)
 	if err != nil {
 		return err
 	}
-	if b.off > 0 && resp.StatusCode != http.StatusPartialContent {
-		// No range support: skip what we have.
-		if _, err := io.CopyN(io.Discard, resp.Body, b.off); err != nil {
+	if r.n > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", r.n))
+	}
+	resp, err := r.repo.do(req, r.repo.scope("pull"))
+	if err != nil {
+		return err
+	}
+	switch {
+	case resp.StatusCode == http.StatusOK && r.n == 0, resp.StatusCode == http.StatusPartialContent && r.n > 0:
+	case resp.StatusCode == http.StatusOK:
+		// The registry ignored the range: skip what was already read.
+		if _, err := io.CopyN(io.Discard, resp.Body, r.n); err != nil {
 			resp.Body.Close()
-			return err
+			return fmt.Errorf("resume blob %s: %w", r.desc.Digest, err)
 		}
+	default:
+		defer resp.Body.Close()
+		return registryError("fetch blob "+r.desc.Digest.String(), resp)
 	}
-	if resp.ContentLength >= 0 && b.off == 0 && resp.StatusCode == http.StatusOK && resp.ContentLength != b.desc.Size {
-		resp.Body.Close()
-		return errdefs.InvalidParameterf("blob %s: registry sends %d bytes, the manifest says %d", b.desc.Digest, resp.ContentLength, b.desc.Size)
-	}
-	b.body = resp.Body
+	r.body = resp.Body
 	return nil
 }
 
-func (b *blobReader) Read(p []byte) (int, error) {
+func (r *blobReader) Read(p []byte) (int, error) {
 	for {
-		if b.off >= b.desc.Size {
-			// Never read past the announced size; one more byte means a lie.
-			var one [1]byte
-			if n, _ := b.body.Read(one[:]); n > 0 {
-				return 0, errdefs.InvalidParameterf("blob %s: larger than the %d bytes the manifest says", b.desc.Digest, b.desc.Size)
+		if r.body == nil {
+			if err := r.open(); err != nil {
+				return 0, err
 			}
-			return 0, io.EOF
 		}
-		if rem := b.desc.Size - b.off; int64(len(p)) > rem {
-			p = p[:rem]
+		if rest := r.desc.Size - r.n + 1; int64(len(p)) > rest {
+			p = p[:rest]
 		}
-		n, err := b.body.Read(p)
-		b.off += int64(n)
-		if err == nil || (err == io.EOF && b.off >= b.desc.Size) {
-			if n > 0 || err == nil {
-				return n, nil
-			}
-			continue
+		n, err := r.body.Read(p)
+		r.n += int64(n)
+		if r.n > r.desc.Size {
+			return n, errdefs.InvalidParameterf("blob %s is larger than the %d bytes its descriptor says", r.desc.Digest, r.desc.Size)
 		}
-		if n > 0 {
-			return n, nil // report the data; the error comes back on the next read
+		if err == io.EOF && r.n < r.desc.Size {
+			err = io.ErrUnexpectedEOF
 		}
-		if b.ctx.Err() != nil {
-			return 0, b.ctx.Err()
+		if n > 0 || err == nil || err == io.EOF {
+			return n, err
 		}
-		// A short body or a broken connection: resume where we are.
-		b.body.Close()
-		b.retries++
-		if b.retries > 3 {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return 0, errdefs.InvalidParameter(fmt.Errorf("blob %s truncated at %d of %d bytes: %w", b.desc.Digest, b.off, b.desc.Size, err))
+		if r.retries > 0 && r.ctx.Err() == nil {
+			r.retries--
+			r.body.Close()
+			r.body = nil
+			continue // resume from byte r.n
 		}
-		if berr := backoff(b.ctx, b.retries); berr != nil {
-			return 0, berr
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, errdefs.InvalidParameterf("blob %s is truncated: got %d of %d bytes", r.desc.Digest, r.n, r.desc.Size)
 		}
-		if oerr := b.open(); oerr != nil {
-			return 0, fmt.Errorf("resume blob %s at %d: %w", b.desc.Digest, b.off, oerr)
-		}
+		return 0, err
 	}
 }
 
-func (b *blobReader) Close() error {
-	if b.body != nil {
-		return b.body.Close()
+func (r *blobReader) Close() error {
+	if r.body != nil {
+		return r.body.Close()
 	}
 	return nil
 }
 
-var _ = bytes.NewReader
-var _ = strings.Cut
+// progressReader reports the bytes read through it, at most every 100 ms.
+type progressReader struct {
+	r     io.Reader
+	c     io.Closer
+	id    string
+	total int64
+	p     Progress
+	verb  string
+	done  []string
+
+	mu    sync.Mutex
+	n     int64
+	last  time.Time
+	ended bool
+}
+
+func (r *progressReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.mu.Lock()
+	r.n += int64(n)
+	now := time.Now()
+	if now.Sub(r.last) >= 100*time.Millisecond || (err == io.EOF && !r.ended) {
+		r.last = now
+		r.p.send(r.id, r.verb, &jsonstream.Progress{Current: r.n, Total: r.total})
+	}
+	if err == io.EOF && !r.ended {
+		r.ended = true
+		for _, s := range r.done {
+			r.p.send(r.id, s, &jsonstream.Progress{})
+		}
+	}
+	r.mu.Unlock()
+	return n, err
+}
+
+func (r *progressReader) Close() error { return r.c.Close() }

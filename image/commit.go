@@ -88,7 +88,7 @@ func (s *Store) Commit(ctx context.Context, opts CommitOptions) (*Image, error) 
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		l, err := s.ingestLayer(ctx, rc, ocispec.MediaTypeImageLayer, "", "", 0)
+		l, err := s.ingestLayer(ctx, rc, ocispec.MediaTypeImageLayer, "", "")
 		rc.Close()
 		if err != nil {
 			return nil, err
@@ -150,12 +150,11 @@ func (s *Store) tempDir() (string, error) {
 // ingestLayer reads one layer blob (as stored, in mediaType's compression),
 // writes it to the ingest area and unpacks it in the same pass. want and
 // wantDiffID, when set, are verified.
-func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType string, want, wantDiffID digest.Digest, limit int64) (*ingested, error) {
+func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType string, want, wantDiffID digest.Digest) (*ingested, error) {
 	w, err := s.content.writer()
 	if err != nil {
 		return nil, err
 	}
-	w.lazy = true
 	l := &ingested{blob: w}
 	if l.tmpDir, err = s.tempDir(); err != nil {
 		l.discard()
@@ -165,53 +164,54 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 		l.discard()
 		return nil, err
 	}
-	// Three stages on their own goroutines: read and store the blob,
-	// decompress, hash and unpack.
-	src := newAsyncReader(io.TeeReader(blob, w), 16)
-	defer src.Close()
+	tee := io.TeeReader(blob, w)
 	var tarStream io.Reader
 	switch {
 	case strings.HasSuffix(mediaType, "gzip"):
-		zr, err := gzip.NewReader(src)
+		zr, err := gzip.NewReader(tee)
 		if err != nil {
 			return fail(errdefs.InvalidParameter(fmt.Errorf("layer: gzip: %w", err)))
 		}
 		defer zr.Close()
-		ar := newAsyncReader(zr, 16)
-		defer ar.Close()
-		tarStream = ar
+		tarStream = zr
 	case strings.HasSuffix(mediaType, "zstd"):
-		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(tee, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return fail(errdefs.InvalidParameter(fmt.Errorf("layer: zstd: %w", err)))
 		}
 		defer zr.Close()
-		ar := newAsyncReader(zr, 16)
-		defer ar.Close()
-		tarStream = ar
+		tarStream = zr
 	default:
-		tarStream = src
+		tarStream = tee
 	}
-	if limit > 0 {
-		tarStream = &boundedReader{r: tarStream, left: limit}
-	}
+	// Decompression, hashing and the blob write run ahead on their own
+	// goroutine; the consumer only unpacks.
 	diffHash := digest.SHA256.Digester()
 	untar := io.TeeReader(tarStream, diffHash.Hash())
-	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), untar, archive.ApplyOptions{Overlay: true})
+	ahead := newReadAhead(io.MultiReader(untar, readerFunc(func([]byte) (int, error) {
+		// Hash what follows the end-of-archive marker too, and read the
+		// blob to its end: the digests cover the whole streams.
+		if _, err := io.Copy(io.Discard, tee); err != nil {
+			return 0, err
+		}
+		return 0, io.EOF
+	})))
+	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), ahead, archive.ApplyOptions{Overlay: true, Parallel: applyParallel})
 	if err != nil {
+		ahead.close()
 		if ctx.Err() != nil {
 			return fail(err)
 		}
 		return fail(errdefs.InvalidParameter(fmt.Errorf("layer: %w", err)))
 	}
-	// Hash what follows the end-of-archive marker too: the digests cover
-	// the whole stream.
-	if _, err := io.Copy(io.Discard, untar); err != nil {
+	if _, err := io.Copy(io.Discard, ahead); err != nil {
+		ahead.close()
+		if ctx.Err() != nil {
+			return fail(err)
+		}
 		return fail(errdefs.InvalidParameter(fmt.Errorf("layer: %w", err)))
 	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		return fail(fmt.Errorf("layer: %w", err))
-	}
+	ahead.close()
 	if err := w.finish(want); err != nil {
 		return fail(errdefs.InvalidParameter(err))
 	}
@@ -224,25 +224,12 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	return l, nil
 }
 
-// errTooLarge cuts off a layer that expands beyond its limit.
-var errTooLarge = errors.New("layer expands to more than its size allows: refusing a decompression bomb")
+// applyParallel is how many goroutines create a layer's small files.
+const applyParallel = 4
 
-type boundedReader struct {
-	r    io.Reader
-	left int64
-}
+type readerFunc func([]byte) (int, error)
 
-func (b *boundedReader) Read(p []byte) (int, error) {
-	if b.left <= 0 {
-		return 0, errTooLarge
-	}
-	if int64(len(p)) > b.left {
-		p = p[:b.left]
-	}
-	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	return n, err
-}
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
 
 // chainIDs computes the OCI chain IDs of a stack of diff IDs.
 func chainIDs(diffIDs []digest.Digest) []digest.Digest {
@@ -351,6 +338,9 @@ func (s *Store) store(ctx context.Context, img *dockerspec.DockerOCIImage, rawCo
 	if _, err := s.content.put(rawManifest); err != nil {
 		return nil, err
 	}
+	if len(newSnaps) > 0 {
+		syncFS(s.overlayDir()) // unpacked files reach the disk before the records
+	}
 	rec := imageRecord{Manifest: manifestDigest, Chain: chain}
 	for _, d := range layerDescs {
 		rec.Layers = append(rec.Layers, d.Digest)
@@ -364,18 +354,8 @@ func (s *Store) store(ctx context.Context, img *dockerspec.DockerOCIImage, rawCo
 				}
 			}
 		}
-		isNew := tx.Bucket(bucketImages).Get([]byte(id)) == nil
 		if err := putJSON(tx.Bucket(bucketImages), id.String(), rec); err != nil {
 			return err
-		}
-		if isNew || len(layers) > 0 {
-			var created []digest.Digest
-			for _, i := range newSnaps {
-				created = append(created, chain[i])
-			}
-			if err := markUnsynced(tx, id, created); err != nil {
-				return err
-			}
 		}
 		if name != "" {
 			if err := tx.Bucket(bucketRefs).Put([]byte(name), []byte(id)); err != nil {
@@ -396,7 +376,6 @@ func (s *Store) store(ctx context.Context, img *dockerspec.DockerOCIImage, rawCo
 	if err != nil {
 		return nil, fmt.Errorf("record image %s: %w", id, err)
 	}
-	s.scheduleSync()
 	var out *Image
 	err = s.db.View(func(tx *bolt.Tx) error {
 		out, err = s.load(tx, id)
@@ -439,9 +418,6 @@ func parsePlatform(p string) (ocispec.Platform, error) {
 // recover removes what no transaction recorded: ingest files, temporary
 // and unrecorded snapshot dirs, and unreferenced blobs.
 func (s *Store) recover(ctx context.Context) error {
-	if err := s.recoverUnsynced(ctx); err != nil {
-		return err
-	}
 	known := map[string]bool{}
 	keep := map[digest.Digest]bool{}
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -24,15 +24,7 @@ var (
 	// bucketRootfs: container ID -> rootfsRecord.
 	bucketRootfs = []byte("rootfs")
 
-	// bucketCompressed: diff ID -> descriptor of its gzip form as last
-	// pushed (layers stored uncompressed are compressed on push).
-	bucketCompressed = []byte("compressed")
-
-	// bucketUnsynced: image ID -> unsyncedRecord, for images recorded
-	// before their files were known to be on disk (see durability.go).
-	bucketUnsynced = []byte("unsynced")
-
-	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs, bucketCompressed, bucketUnsynced}
+	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs}
 )
 
 type imageRecord struct {

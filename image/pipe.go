@@ -1,82 +1,91 @@
 package image
 
 import (
+	"errors"
 	"io"
-	"sync"
 )
 
-// asyncReader reads r in its own goroutine, up to depth chunks ahead, so
-// that the stages of a layer ingest (network and blob write, decompression,
-// unpacking) run on different cores instead of taking turns.
-type asyncReader struct {
-	ch   chan chunk
+// readAhead runs src on its own goroutine, a few chunks ahead of the
+// reader: decompression and hashing then overlap with unpacking, which
+// spends its time in system calls.
+type readAhead struct {
+	ch   chan []byte
+	errc chan error
+	stop chan struct{}
 	done chan struct{}
-	once sync.Once
 	cur  []byte
-	buf  *[]byte
 	err  error
-	pool *sync.Pool
 }
 
-type chunk struct {
-	buf *[]byte
-	n   int
-	err error
-}
+const (
+	readAheadChunk  = 256 << 10
+	readAheadChunks = 16
+)
 
-const pipeChunk = 256 << 10
-
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, pipeChunk); return &b }}
-
-func newAsyncReader(r io.Reader, depth int) *asyncReader {
-	a := &asyncReader{ch: make(chan chunk, depth), done: make(chan struct{}), pool: &chunkPool}
+func newReadAhead(src io.Reader) *readAhead {
+	p := &readAhead{
+		ch:   make(chan []byte, readAheadChunks),
+		errc: make(chan error, 1),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
 	go func() {
-		defer close(a.ch)
+		defer close(p.done)
 		for {
-			bp := a.pool.Get().(*[]byte)
-			n, err := io.ReadFull(r, *bp)
-			if err == io.ErrUnexpectedEOF {
-				err = io.EOF // a short last chunk
-			}
-			select {
-			case a.ch <- chunk{buf: bp, n: n, err: err}:
-			case <-a.done:
-				return
+			buf := make([]byte, readAheadChunk)
+			n, err := io.ReadFull(src, buf)
+			if n > 0 {
+				select {
+				case p.ch <- buf[:n]:
+				case <-p.stop:
+					p.errc <- errors.New("read-ahead stopped")
+					close(p.ch)
+					return
+				}
 			}
 			if err != nil {
+				if err == io.ErrUnexpectedEOF {
+					err = nil
+				}
+				if err == io.EOF {
+					err = nil
+				}
+				p.errc <- err
+				close(p.ch)
 				return
 			}
 		}
 	}()
-	return a
+	return p
 }
 
-func (a *asyncReader) Read(p []byte) (int, error) {
-	for len(a.cur) == 0 {
-		if a.err != nil {
-			return 0, a.err
+func (p *readAhead) Read(b []byte) (int, error) {
+	for len(p.cur) == 0 {
+		if p.err != nil {
+			return 0, p.err
 		}
-		if a.buf != nil {
-			a.pool.Put(a.buf)
-			a.buf = nil
-		}
-		c, ok := <-a.ch
+		chunk, ok := <-p.ch
 		if !ok {
-			if a.err == nil {
-				a.err = io.ErrClosedPipe
+			p.err = <-p.errc
+			if p.err == nil {
+				p.err = io.EOF
 			}
-			return 0, a.err
+			continue
 		}
-		a.buf, a.cur, a.err = c.buf, (*c.buf)[:c.n], c.err
+		p.cur = chunk
 	}
-	n := copy(p, a.cur)
-	a.cur = a.cur[n:]
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
 	return n, nil
 }
 
-// Close stops the goroutine; it may still be blocked in r.Read, which the
-// caller unblocks by closing r.
-func (a *asyncReader) Close() error {
-	a.once.Do(func() { close(a.done) })
-	return nil
+// close stops the producer and waits for it, so that nothing it writes to
+// (the blob being ingested) is used after.
+func (p *readAhead) close() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
 }

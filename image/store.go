@@ -99,12 +99,6 @@ type Store struct {
 
 	cacheMu sync.RWMutex
 	configs map[digest.Digest]*dockerspec.DockerOCIImage // immutable by digest
-
-	// deferred sync of new images (durability.go)
-	durMu      sync.Mutex
-	durRunning bool
-	durAgain   bool
-	durWG      sync.WaitGroup
 }
 
 // Open opens (creating if needed) the store under root and repairs what a
@@ -151,11 +145,8 @@ func Open(ctx context.Context, root string, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
-// Close waits for the pending sync of new images and releases the database.
-func (s *Store) Close() error {
-	s.durWG.Wait()
-	return s.db.Close()
-}
+// Close releases the database.
+func (s *Store) Close() error { return s.db.Close() }
 
 // Import creates a single-layer image from an uncompressed or compressed
 // (gzip, zstd, bzip2, xz where supported) rootfs tarball.

@@ -198,36 +198,6 @@ type PutOptions struct {
 	Ref string
 	// RecordDigest also records "repo@<manifest digest>" (what a pull does).
 	RecordDigest bool
-	// LayerDone, if set, is called (from any goroutine) when layer i is
-	// verified and unpacked.
-	LayerDone func(i int)
-	// MaxExpansion, when > 0, refuses a compressed layer whose tar is more
-	// than MaxExpansion times its blob (plus 64 MiB of slack): a
-	// decompression bomb is cut off instead of filling the disk.
-	MaxExpansion int64
-}
-
-// bombSlack is what any layer may expand to regardless of MaxExpansion.
-const bombSlack = 64 << 20
-
-// LayersPresent counts the bottom layers of an image (blobs as in the
-// manifest, diff IDs from the config) already stored: a pull skips them.
-func (s *Store) LayersPresent(ctx context.Context, layers []ocispec.Descriptor, diffIDs []digest.Digest) int {
-	if len(layers) != len(diffIDs) {
-		return 0
-	}
-	chain := chainIDs(diffIDs)
-	have := 0
-	s.db.View(func(tx *bolt.Tx) error {
-		for have < len(chain) {
-			if _, err := getSnapshot(tx, chain[have]); err != nil || !s.content.exists(layers[have].Digest) {
-				break
-			}
-			have++
-		}
-		return nil
-	})
-	return have
 }
 
 // Put stores an image from any source (a registry, an archive, a build),
@@ -261,7 +231,7 @@ func (s *Store) Put(ctx context.Context, src View, opts PutOptions) (*Image, err
 		return nil, errdefs.InvalidParameterf("put: %d layers, %d diff IDs, %d manifest layers", len(layers), len(cfg.RootFS.DiffIDs), len(m.Layers))
 	}
 	// Skip the bottom layers already present; ingest the rest.
-	have := s.LayersPresent(ctx, m.Layers, cfg.RootFS.DiffIDs)
+	have := s.HaveLayers(ctx, cfg.RootFS.DiffIDs, m.Layers)
 	// Layers unpack independently (each snapshot holds only its own diff),
 	// so they are fetched and unpacked in parallel.
 	ingestedLayers := make([]*ingested, len(layers)-have)
@@ -276,20 +246,13 @@ func (s *Store) Put(ctx context.Context, src View, opts PutOptions) (*Image, err
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			var limit int64
-			if opts.MaxExpansion > 0 && m.Layers[i].MediaType != ocispec.MediaTypeImageLayer {
-				limit = m.Layers[i].Size*opts.MaxExpansion + bombSlack
-			}
-			l, err := s.putLayer(ctx, layers[i], m.Layers[i], cfg.RootFS.DiffIDs[i], limit)
+			l, err := s.putLayer(ctx, layers[i], m.Layers[i], cfg.RootFS.DiffIDs[i])
 			if err != nil {
 				errs[i-have] = fmt.Errorf("put: layer %d: %w", i, err)
 				cancel()
 				return
 			}
 			ingestedLayers[i-have] = l
-			if opts.LayerDone != nil {
-				opts.LayerDone(i)
-			}
 		}(i)
 	}
 	wg.Wait()
@@ -305,6 +268,23 @@ func (s *Store) Put(ctx context.Context, src View, opts PutOptions) (*Image, err
 }
 
 const maxParallelLayers = 3
+
+// HaveLayers counts the bottom layers of an image (given by its diff IDs
+// and layer descriptors) that the store already has, snapshot and blob.
+func (s *Store) HaveLayers(ctx context.Context, diffIDs []digest.Digest, layers []ocispec.Descriptor) int {
+	chain := chainIDs(diffIDs)
+	have := 0
+	s.db.View(func(tx *bolt.Tx) error {
+		for have < len(chain) && have < len(layers) {
+			if _, err := getSnapshot(tx, chain[have]); err != nil || !s.content.exists(layers[have].Digest) {
+				break
+			}
+			have++
+		}
+		return nil
+	})
+	return have
+}
 
 // firstError prefers a real failure over the cancellations it caused.
 func firstError(errs []error) error {
@@ -323,13 +303,13 @@ func firstError(errs []error) error {
 	return first
 }
 
-func (s *Store) putLayer(ctx context.Context, l Layer, desc ocispec.Descriptor, diffID digest.Digest, limit int64) (*ingested, error) {
+func (s *Store) putLayer(ctx context.Context, l Layer, desc ocispec.Descriptor, diffID digest.Digest) (*ingested, error) {
 	rc, err := l.Compressed()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return s.ingestLayer(ctx, rc, desc.MediaType, desc.Digest, diffID, limit)
+	return s.ingestLayer(ctx, rc, desc.MediaType, desc.Digest, diffID)
 }
 
 // NewView assembles a View from a config and layers, with a fresh OCI

@@ -243,7 +243,12 @@ func (r *builtin) Start(ctx context.Context, id, bundle string, stdio IO) (Proce
 		// as the overflow uid, without capabilities.
 		attr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	p, err := r.start(ctx, id, bundle, data, &attr, pidPath, cs.Process.Terminal, stdio)
+	pre := r.opts.Preboot.take(flags, joinsNetNS(cs.Linux.Namespaces))
+	if pidPath != "" || attr.UidMappings != nil {
+		pre.Close()
+		pre = nil
+	}
+	p, err := r.start(ctx, id, bundle, data, &attr, pidPath, cs.Process.Terminal, stdio, pre)
 	if err != nil {
 		r.mu.Lock()
 		delete(r.containers, id)
@@ -261,35 +266,39 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 	return out
 }
 
-func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, attr *syscall.SysProcAttr, pidPath string, terminal bool, stdio IO) (*initProcess, error) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("sync socket: %w", err)
-	}
-	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
-	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
-	defer parentSock.Close()
-
-	cmd := &exec.Cmd{
-		Path: "/proc/self/exe",
-		Args: []string{"berth-init", initArg},
-		// The init's own environment never reaches the user process.
-		Env:         []string{"GOGC=off", "GOMAXPROCS=1"},
-		ExtraFiles:  []*os.File{childSock},
-		SysProcAttr: attr,
-	}
-	if !terminal {
-		stdio.attach(cmd)
-	}
-	start := cmd.Start
-	if pidPath != "" {
-		start = func() error { return startInPidNamespace(cmd, pidPath) }
-	}
-	if err := start(); err != nil {
+// start runs the init (pre's when given) and hands it its plan.
+func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, attr *syscall.SysProcAttr, pidPath string, terminal bool, stdio IO, pre *Preboot) (*initProcess, error) {
+	var cmd *exec.Cmd
+	var parentSock *os.File
+	if pre != nil {
+		cmd, parentSock = pre.cmd, pre.sock
+		if err := pre.prepare(stdio, terminal); err != nil {
+			pre.Close()
+			return nil, fmt.Errorf("container init: %w", err)
+		}
+	} else {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("sync socket: %w", err)
+		}
+		parentSock = os.NewFile(uintptr(fds[0]), "sync-parent")
+		childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+		cmd = initCommand(childSock, attr)
+		if !terminal {
+			stdio.attach(cmd)
+		}
+		start := cmd.Start
+		if pidPath != "" {
+			start = func() error { return startInPidNamespace(cmd, pidPath) }
+		}
+		err = start()
 		childSock.Close()
-		return nil, fmt.Errorf("start container init: %w", err)
+		if err != nil {
+			parentSock.Close()
+			return nil, fmt.Errorf("start container init: %w", err)
+		}
 	}
-	childSock.Close()
+	defer parentSock.Close()
 	p := &initProcess{proc: cmd.Process, done: make(chan struct{})}
 	fail := func(err error) (*initProcess, error) {
 		_ = p.proc.Kill()
@@ -312,7 +321,11 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 	if err != nil {
 		return fail(err)
 	}
-	plan, err := makePlan(s, bundle, r.compileSeccomp)
+	compile := r.compileSeccomp
+	if pre != nil {
+		compile = pre.compiler(compile)
+	}
+	plan, err := makePlan(s, bundle, compile)
 	if err != nil {
 		return fail(errdefs.InvalidParameter(fmt.Errorf("config.json: %w", err)))
 	}
@@ -328,13 +341,15 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 			return fail(fmt.Errorf("cgroup %s: %w", cgPath, err))
 		}
 		p.cgroup = cg
-		if err := cg.Apply(p.proc.Pid); err != nil {
-			return fail(fmt.Errorf("cgroup %s: apply: %w", cgPath, err))
-		}
+		// Limits first, then the move: the init, busy making its /dev,
+		// never sees the device list half written (deny-all, then allows).
 		if s.Linux.Resources != nil {
 			if err := cg.Set(s.Linux.Resources); err != nil {
 				return fail(fmt.Errorf("cgroup %s: set resources: %w", cgPath, err))
 			}
+		}
+		if err := cg.Apply(p.proc.Pid); err != nil {
+			return fail(fmt.Errorf("cgroup %s: apply: %w", cgPath, err))
 		}
 	}
 	if adj := s.Process.OOMScoreAdj; adj != nil {
@@ -393,6 +408,19 @@ func (r *builtin) start(ctx context.Context, id, bundle string, config []byte, a
 	}
 	go p.reap()
 	return p, nil
+}
+
+// initCommand is the re-execution of this binary as a container init
+// whose end of the sync socket is childSock.
+func initCommand(childSock *os.File, attr *syscall.SysProcAttr) *exec.Cmd {
+	return &exec.Cmd{
+		Path: "/proc/self/exe",
+		Args: []string{"berth-init", initArg},
+		// The init's own environment never reaches the user process.
+		Env:         []string{"GOGC=off", "GOMAXPROCS=1"},
+		ExtraFiles:  []*os.File{childSock},
+		SysProcAttr: attr,
+	}
 }
 
 // attach makes the files cmd's stdio; a nil file stays unset (exec.Cmd

@@ -230,6 +230,9 @@ func runBundle(tb testing.TB, rt Runtime, id, bundle string) (result, error) {
 
 func newTestRuntime(tb testing.TB, name string) Runtime {
 	tb.Helper()
+	if name == "berth-preboot" {
+		return &prebootRuntime{tb: tb, stateDir: tb.TempDir(), rts: map[string]Runtime{}}
+	}
 	rt, err := New(Options{Name: name, StateDir: tb.TempDir()})
 	if err != nil {
 		tb.Fatalf("runtime %q: %v", name, err)

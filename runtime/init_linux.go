@@ -35,18 +35,33 @@ func containerInit() error {
 	// ptrace-ing or reading /proc of this root process while it sets up.
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	kind, body, fd, err := recvMsg(syncFd)
+	// A preboot's stdio and mount namespace come first.
+	for err == nil && (kind == msgStdio || kind == msgMountNS) {
+		if kind == msgStdio {
+			err = receiveStdio(body, fd) // closes fd
+		} else if err = unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			err = fmt.Errorf("container init: unshare mount namespace: %w", err)
+		}
+		fd = -1
+		if err == nil {
+			kind, body, fd, err = recvMsg(syncFd)
+		}
+	}
 	if fd >= 0 {
 		unix.Close(fd)
 	}
 	if err != nil {
 		return err
 	}
-	if kind != msgPlan {
+	if kind != msgPlan && kind != msgExec {
 		return errors.New("container init: start aborted")
 	}
 	p, err := decodePlan([]byte(body))
 	if err != nil {
 		return err
+	}
+	if kind == msgExec {
+		return execInit(p)
 	}
 	if err := joinNamespaces(p.Joins); err != nil {
 		return err
@@ -154,7 +169,11 @@ func joinNamespaces(joins []nsJoin) error {
 // setupConsole creates a pty in the container's devpts, sends its master
 // to Start, and makes the slave this session's controlling terminal and
 // the process's stdio.
-func setupConsole(p *initPlan) error {
+func setupConsole(p *initPlan) error { return openConsole(p, true) }
+
+// openConsole is setupConsole; bindConsole also makes the pty the
+// container's /dev/console (at start, not for an exec).
+func openConsole(p *initPlan, bindConsole bool) error {
 	master, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open /dev/ptmx: %w", err)
@@ -182,8 +201,10 @@ func setupConsole(p *initPlan) error {
 		return fmt.Errorf("chown %s: %w", slavePath, err)
 	}
 	// /dev/console is the container's terminal too.
-	if err := ensureMountpoint("/dev/console", false); err == nil {
-		_ = unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, "")
+	if bindConsole {
+		if err := ensureMountpoint("/dev/console", false); err == nil {
+			_ = unix.Mount(slavePath, "/dev/console", "", unix.MS_BIND, "")
+		}
 	}
 	if err := sendMsg(syncFd, msgConsole, nil, master); err != nil {
 		return err

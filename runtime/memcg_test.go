@@ -39,6 +39,10 @@ func (m *memoryCgroup) Set(r *specs.LinuxResources) error {
 	if r.Memory == nil || r.Memory.Limit == nil {
 		return nil
 	}
+	// Set comes before Apply: it makes the cgroup, as the real one does.
+	if err := os.MkdirAll(m.dir, 0o755); err != nil {
+		return err
+	}
 	file := "memory.limit_in_bytes"
 	if m.v2() {
 		file = "memory.max"

@@ -215,10 +215,11 @@ func mountCgroup(dest string, flags uintptr) error {
 		if filepath.Dir(cm.Mountpoint) != "/sys/fs/cgroup" {
 			continue
 		}
-		key := ""
-		if cm.FSType == "cgroup" {
-			key = v1HierarchyKey(cm.VFSOptions)
+		if cm.FSType != "cgroup" {
+			// Hybrid: runc (and so Docker) shows only the v1 hierarchies.
+			continue
 		}
+		key := v1HierarchyKey(cm.VFSOptions)
 		cgPath, ok := own[key]
 		if !ok {
 			continue
@@ -252,6 +253,11 @@ func mountCgroup(dest string, flags uintptr) error {
 	// than a remount per hierarchy.
 	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
 	err = unix.MountSetattr(unix.AT_FDCWD, dest, unix.AT_RECURSIVE, attr)
+	if err == nil {
+		// The tmpfs itself stays writable, as runc leaves it; the
+		// hierarchies in it are read-only.
+		err = unix.MountSetattr(unix.AT_FDCWD, dest, 0, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY})
+	}
 	if errors.Is(err, unix.ENOSYS) {
 		// Kernels before 5.12.
 		subs, _ := os.ReadDir(dest)

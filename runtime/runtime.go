@@ -69,6 +69,9 @@ type Options struct {
 	// CgroupParent is the cgroup path under which container cgroups are made
 	// (default "/berth").
 	CgroupParent string
+	// Preboot, when set, is a container init started in advance; the
+	// built-in runtime's first Start whose namespaces fit takes it over.
+	Preboot *Preboot
 }
 
 // New returns the runtime selected by opts.

@@ -11,10 +11,13 @@ import (
 // with one descriptor attached (SCM_RIGHTS).
 const (
 	msgEOF     byte = 0   // not sent: the peer closed its end
+	msgStdio   byte = 's' // parent → preboot init, before the plan: body "0"-"2", the descriptor to put there
+	msgMountNS byte = 'm' // parent → preboot init, before the plan: make your mount namespace now
 	msgPlan    byte = 'p' // parent → init: the init plan
 	msgGo      byte = 'g' // parent → init: in the cgroup, limits set
 	msgConsole byte = 'c' // init → parent: pty master attached
 	msgError   byte = 'e' // init → parent: setup failed, body is the message
+	msgExec    byte = 'x' // parent → init: an exec plan (join a running container)
 )
 
 func sendMsg(sock int, kind byte, body []byte, fd int) error {

@@ -17,6 +17,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 b() { echo "+ berth $*" >&2; "$berth" -H "unix://$sock" "$@"; }
 cleanup() {
 	"$berth" -H "unix://$sock" rm -f demo-hello >/dev/null 2>&1 || true
+	(cd "$here/examples/compose" && "$berth" -H "unix://$sock" compose -p demo down -v >/dev/null 2>&1) || true
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }
@@ -84,10 +85,20 @@ b logs demo-hello
 b rm -f demo-hello >/dev/null
 
 if has compose; then
-	say "bring up the example compose app"
-	b compose -f "$here/examples/compose/compose.yaml" -p demo up -d
-	b compose -f "$here/examples/compose/compose.yaml" -p demo ps
-	b compose -f "$here/examples/compose/compose.yaml" -p demo down
+	say "bring up the example compose app (a store with a volume and a health check, a web front, a poller)"
+	cd "$here/examples/compose"
+	b compose -p demo up -d --wait
+	b compose -p demo ps
+	page() { for _ in $(seq 50); do curl -fsS http://127.0.0.1:8081/cgi-bin/index.cgi 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+	page || { echo "the compose app did not answer" >&2; exit 1; }
+	say "down and up again: the store's volume keeps its data (starts=2)"
+	b compose -p demo down
+	b compose -p demo up -d --wait
+	page | grep -q "starts=2" || { echo "the volume lost its data" >&2; exit 1; }
+	page
+	b compose -p demo logs --tail 3
+	b compose -p demo down -v
+	cd "$here"
 else
 	say "compose: not in this berth yet (compose issue)"
 fi

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,15 @@ type Launcher struct {
 	closed   bool
 	n        int
 	disabled bool // BERTH_NO_WARM_SHIM=1 turns prebooting off, for comparisons
+	preboot  bool // waiting shims also boot their container's init
+}
+
+// PrebootInits makes the waiting shims boot a container init for the
+// built-in runtime too (see runtime.Preboot). Call it before the first Launch.
+func (l *Launcher) PrebootInits() {
+	l.mu.Lock()
+	l.preboot = true
+	l.mu.Unlock()
 }
 
 // NewLauncher keeps the waiting shim's socket in dir.
@@ -54,7 +64,10 @@ func (l *Launcher) Launch(ctx context.Context, cfg Config) (*Client, error) {
 		if err := writeConfig(cfg); err != nil {
 			return nil, err
 		}
-		err := l.configure(ctx, name, cfg.StateDir)
+		pid, err := l.configure(ctx, name, cfg.StateDir)
+		if err == nil && pid > 0 {
+			return &Client{stateDir: cfg.StateDir, conns: map[net.Conn]struct{}{}, pid: pid}, nil
+		}
 		if err == nil {
 			return Connect(ctx, cfg.StateDir)
 		}
@@ -84,27 +97,27 @@ func writeConfig(cfg Config) error {
 }
 
 // configure hands the waiting shim its container's state dir and waits
-// until it listens there.
-func (l *Launcher) configure(ctx context.Context, name, stateDir string) error {
+// until it listens there; it returns the shim's pid.
+func (l *Launcher) configure(ctx context.Context, name, stateDir string) (int, error) {
 	conn, err := dialNamed(ctx, l.dir, name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	data, _ := json.Marshal(struct {
 		StateDir string `json:"stateDir"`
 	}{stateDir})
 	if _, err := conn.Write(append(data, '\n')); err != nil {
-		return err
+		return 0, err
 	}
 	var res response
 	if err := json.NewDecoder(conn).Decode(&res); err != nil {
-		return err
+		return 0, err
 	}
 	if res.Error != "" {
-		return errors.New(res.Error)
+		return 0, errors.New(res.Error)
 	}
-	return nil
+	return res.Pid, nil
 }
 
 func (l *Launcher) refill() {
@@ -116,8 +129,9 @@ func (l *Launcher) refill() {
 	l.filling = true
 	l.n++
 	name := "w" + strconv.Itoa(l.n) + ".sock"
+	pre := l.preboot
 	l.mu.Unlock()
-	proc, err := l.boot(name)
+	proc, err := l.boot(name, pre)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.filling = false
@@ -132,15 +146,19 @@ func (l *Launcher) refill() {
 }
 
 // boot starts a waiting shim and returns once it listens.
-func (l *Launcher) boot(name string) (*os.Process, error) {
+func (l *Launcher) boot(name string, preboot bool) (*os.Process, error) {
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	defer rd.Close()
+	args := []string{"berth-shim", shimArg, "--warm", l.dir, name, strconv.Itoa(os.Getpid())}
+	if preboot {
+		args = append(args, prebootArg)
+	}
 	cmd := &exec.Cmd{
 		Path:        l.exe,
-		Args:        []string{"berth-shim", shimArg, "--warm", l.dir, name, strconv.Itoa(os.Getpid())},
+		Args:        args,
 		Dir:         "/",
 		Env:         []string{"PATH=" + os.Getenv("PATH")},
 		ExtraFiles:  []*os.File{wr},

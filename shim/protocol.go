@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -29,7 +30,7 @@ const (
 // from the client, an empty stdin frame for the end of the client's stdin.
 // The shim closes an attach connection once the output has ended.
 type request struct {
-	Op     string `json:"op"` // pid, start, wait, signal, resize, attach, shutdown
+	Op     string `json:"op"` // pid, start, wait, signal, resize, attach, exec, shutdown
 	Signal int    `json:"signal,omitempty"`
 	Height uint16 `json:"h,omitempty"`
 	Width  uint16 `json:"w,omitempty"`
@@ -37,6 +38,10 @@ type request struct {
 	Stdin  bool `json:"stdin,omitempty"`
 	Stdout bool `json:"stdout,omitempty"`
 	Stderr bool `json:"stderr,omitempty"`
+	// Exec: the process to run in the container, and its id (also for a
+	// resize of the exec's terminal).
+	ExecID  string         `json:"execID,omitempty"`
+	Process *specs.Process `json:"process,omitempty"`
 }
 
 type response struct {
@@ -50,6 +55,9 @@ const (
 	streamStdin  byte = 0
 	streamStdout byte = 1
 	streamStderr byte = 2
+	// streamExit ends an exec connection: its payload is the exec's
+	// ExitStatus as JSON.
+	streamExit byte = 3
 )
 
 const (

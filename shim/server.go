@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/berth-dev/berth/logs/jsonfile"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/runtime/spec"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,8 +53,8 @@ type newRuntimeFunc func(runtime.Options) (runtime.Runtime, error)
 // listens on POOL_DIR/NAME until the daemon sends it the state directory
 // of the container it will serve, then carries on as above.
 func Main(args []string) int {
-	if len(args) == 4 && args[0] == "--warm" {
-		return warmMain(args[1], args[2], args[3], runtime.New)
+	if (len(args) == 4 || len(args) == 5) && args[0] == "--warm" {
+		return warmMain(args[1], args[2], args[3], len(args) == 5 && args[4] == prebootArg, runtime.New)
 	}
 	return serve(args, runtime.New)
 }
@@ -73,9 +74,28 @@ func serve(args []string, newRuntime newRuntimeFunc) int {
 	return serveDir(args[0], newRuntime, ready)
 }
 
-// warmMain waits, booted, until the daemon hands it a container.
-func warmMain(poolDir, name, parent string, newRuntime newRuntimeFunc) int {
+// prebootArg asks a waiting shim to boot its container's init too.
+const prebootArg = "--preboot"
+
+// warmMain waits, booted, until the daemon hands it a container. With
+// preboot it also boots the container's init in advance (see
+// runtime.Preboot), for the built-in runtime to take over.
+func warmMain(poolDir, name, parent string, preboot bool, newRuntime newRuntimeFunc) int {
 	pipe := os.NewFile(3, "ready")
+	var pre *runtime.Preboot
+	if preboot {
+		// Without it the start is only slower: no error to report.
+		pre, _ = runtime.PrebootInit()
+		if pre != nil {
+			// A sample of the daemon's default config (same profile).
+			if s, err := spec.Generate(spec.Options{ID: "preboot", Rootfs: "/", Args: []string{"true"}}); err == nil {
+				if data, err := json.Marshal(s); err == nil {
+					pre.Warm(data)
+				}
+			}
+		}
+	}
+	defer pre.Close()
 	// A waiting shim dies with the daemon that started it (a configured one
 	// outlives it). Not with PR_SET_PDEATHSIG: it is per thread, and a Go
 	// program cannot clear it on every thread once configured.
@@ -104,6 +124,7 @@ func warmMain(poolDir, name, parent string, newRuntime newRuntimeFunc) int {
 				return
 			case <-time.After(time.Second):
 				if strconv.Itoa(os.Getppid()) != parent {
+					pre.Close()
 					os.Exit(1)
 				}
 			}
@@ -128,8 +149,15 @@ func warmMain(poolDir, name, parent string, newRuntime newRuntimeFunc) int {
 		unix.Dup2(int(f.Fd()), 2)
 		f.Close()
 	}
+	if pre != nil {
+		next := newRuntime
+		newRuntime = func(o runtime.Options) (runtime.Runtime, error) {
+			o.Preboot = pre
+			return next(o)
+		}
+	}
 	return serveDir(req.StateDir, newRuntime, func(err error) {
-		res := response{}
+		res := response{Pid: os.Getpid()}
 		if err != nil {
 			res.Error = err.Error()
 		}
@@ -249,6 +277,7 @@ type server struct {
 	console  *os.File
 	winsize  *unix.Winsize // the last size asked for
 	subs     map[*subscriber]struct{}
+	execs    map[string]*os.File // terminals of running execs, by exec id
 	status   ExitStatus
 	logErr   atomic.Bool // a log write failed (reported once)
 
@@ -288,6 +317,9 @@ func (s *server) handle(conn net.Conn) {
 	case "wait":
 		s.wait(conn, br)
 		return
+	case "exec":
+		s.exec(conn, br, req)
+		return
 	}
 	defer conn.Close()
 	var res response
@@ -304,7 +336,11 @@ func (s *server) handle(conn net.Conn) {
 	case "signal":
 		err2 = s.signal(syscall.Signal(req.Signal))
 	case "resize":
-		err2 = s.resize(req.Height, req.Width)
+		if req.ExecID != "" {
+			err2 = s.resizeExec(req.ExecID, req.Height, req.Width)
+		} else {
+			err2 = s.resize(req.Height, req.Width)
+		}
 	case "shutdown":
 		if err2 = s.shutdown(); err2 == nil {
 			reply(conn, res)

@@ -608,8 +608,12 @@ func (w blockedWriter) Write(p []byte) (int, error) {
 // A client that does not read holds up neither the container nor the log.
 func TestSlowClientDoesNotBlockContainer(t *testing.T) {
 	ctx := testCtx(t)
-	const size = 8 << 20
-	cfg := newConfig(t, "sh", "-c", fmt.Sprintf("head -c %d /dev/zero | tr '\\0' 'x' | fold -w 1023", size))
+	// 8 MiB in 128 chunks of 64 KiB: a process start between chunks paces
+	// the output, so that the reading client keeps within its backlog even
+	// on a loaded machine, while the other one falls far behind it.
+	const chunks, chunk = 128, 64 << 10
+	const size = chunks * chunk
+	cfg := newConfig(t, "sh", "-c", fmt.Sprintf("for i in $(seq %d); do head -c %d /dev/zero | tr '\\0' 'x' | fold -w 1024; done", chunks, chunk))
 	cfg.LogMaxSize = 64 << 20
 	cl := launch(t, cfg)
 	slow := blockedWriter{release: make(chan struct{})}
@@ -643,8 +647,9 @@ func TestSlowClientDoesNotBlockContainer(t *testing.T) {
 	if logged != size {
 		t.Errorf("log holds %d bytes, want %d", logged, size)
 	}
-	if n := fastN.n.Load(); n != size+size/1023 {
-		t.Errorf("the reading client got %d bytes, want %d", n, size+size/1023)
+	// fold puts a newline between lines of 1024 bytes: 63 per chunk.
+	if want := int64(size + chunks*(chunk/1024-1)); fastN.n.Load() != want {
+		t.Errorf("the reading client got %d bytes, want %d", fastN.n.Load(), want)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/berth-dev/berth/network/portspec"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/api/types/blkiodev"
 	"github.com/moby/moby/api/types/container"
@@ -64,20 +66,32 @@ type Options struct {
 	DNS         []string
 	Tmpfs       []string
 	Volumes     []string
+	Mounts      []string
+	VolumesFrom []string
 	Publish     []string
+	PublishAll  bool
+	Expose      []string
+	IP          string
+	MacAddress  string
+	Aliases     []string
+	DNSSearch   []string
+	DNSOptions  []string
 	SigProxy    bool
 	DetachKeys  string
 	Platform    string
 	Pull        string
 	Quiet       bool
 	CIDFile     string
+	sec         secOptions
 	flags       *pflag.FlagSet
+	health      *healthFlags // health.go
 }
 
 // AddFlags registers docker's container flags on fs. detachable adds the
 // run-only flags (-d, --sig-proxy, --detach-keys).
 func AddFlags(fs *pflag.FlagSet, run bool) *Options {
 	o := &Options{flags: fs}
+	o.health = addHealthFlags(fs)
 	fs.SetInterspersed(false) // everything after IMAGE belongs to the command
 	// -h is --hostname here, as in docker; help keeps only its long form.
 	fs.Bool("help", false, "Print usage")
@@ -127,11 +141,21 @@ func AddFlags(fs *pflag.FlagSet, run bool) *Options {
 	fs.StringArrayVar(&o.DNS, "dns", nil, "Set custom DNS servers")
 	fs.StringArrayVar(&o.Tmpfs, "tmpfs", nil, "Mount a tmpfs directory")
 	fs.StringArrayVarP(&o.Volumes, "volume", "v", nil, "Bind mount a volume")
+	fs.StringArrayVar(&o.Mounts, "mount", nil, "Attach a filesystem mount to the container")
+	fs.StringArrayVar(&o.VolumesFrom, "volumes-from", nil, "Mount volumes from the specified container(s)")
 	fs.StringArrayVarP(&o.Publish, "publish", "p", nil, "Publish a container's port(s) to the host")
+	fs.BoolVarP(&o.PublishAll, "publish-all", "P", false, "Publish all exposed ports to random ports")
+	fs.StringArrayVar(&o.Expose, "expose", nil, "Expose a port or a range of ports")
+	fs.StringVar(&o.IP, "ip", "", "IPv4 address (e.g., 172.30.100.104)")
+	fs.StringVar(&o.MacAddress, "mac-address", "", "Container MAC address (e.g., 92:d0:c6:0a:29:33)")
+	fs.StringArrayVar(&o.Aliases, "network-alias", nil, "Add network-scoped alias for the container")
+	fs.StringArrayVar(&o.DNSSearch, "dns-search", nil, "Set custom DNS search domains")
+	fs.StringArrayVar(&o.DNSOptions, "dns-option", nil, "Set DNS options")
 	fs.StringVar(&o.Platform, "platform", "", "Set platform if server is multi-platform capable")
 	fs.StringVar(&o.Pull, "pull", "missing", `Pull image before running ("always", "missing", "never")`)
 	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "Suppress the pull output")
 	fs.StringVar(&o.CIDFile, "cidfile", "", "Write the container ID to the file")
+	o.sec.addFlags(fs)
 	return o
 }
 
@@ -246,7 +270,8 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 		}
 		hc.DNS = append(hc.DNS, a)
 	}
-	hc.DNSOptions, hc.DNSSearch = []string{}, []string{}
+	hc.DNSOptions, hc.DNSSearch = append([]string{}, o.DNSOptions...), append([]string{}, o.DNSSearch...)
+	hc.PublishAllPorts = o.PublishAll
 	for _, lo := range o.LogOpts {
 		k, v, ok := strings.Cut(lo, "=")
 		if !ok {
@@ -257,6 +282,14 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 	if len(o.Volumes) > 0 {
 		hc.Binds = o.Volumes
 	}
+	for _, s := range o.Mounts {
+		m, err := ParseMountFlag(s)
+		if err != nil {
+			return nil, fmt.Errorf("invalid argument %q for \"--mount\" flag: %w", s, err)
+		}
+		hc.Mounts = append(hc.Mounts, m)
+	}
+	hc.VolumesFrom = o.VolumesFrom
 	if len(o.Tmpfs) > 0 {
 		hc.Tmpfs = map[string]string{}
 		for _, t := range o.Tmpfs {
@@ -277,6 +310,9 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 	hc.BlkioDeviceWriteBps = []*blkiodev.ThrottleDevice{}
 	hc.BlkioDeviceReadIOps = []*blkiodev.ThrottleDevice{}
 	hc.BlkioDeviceWriteIOps = []*blkiodev.ThrottleDevice{}
+	if err := o.sec.apply(hc); err != nil {
+		return nil, err
+	}
 	rp, err := ParseRestartPolicy(o.Restart)
 	if err != nil {
 		return nil, err
@@ -328,10 +364,43 @@ func (o *Options) Parse(args []string, lookupEnv func(string) (string, bool)) (*
 		cfg.ExposedPorts = ports
 		hc.PortBindings = bindings
 	}
+	for _, e := range o.Expose {
+		specs, err := portspec.Parse(e)
+		if err != nil || strings.Contains(e, ":") {
+			return nil, fmt.Errorf("invalid range format for --expose: %s", e)
+		}
+		if cfg.ExposedPorts == nil {
+			cfg.ExposedPorts = network.PortSet{}
+		}
+		for _, s := range specs {
+			cfg.ExposedPorts[s.Port] = struct{}{}
+		}
+	}
 
+	if err := o.health.apply(cfg); err != nil {
+		return nil, err
+	}
 	nc := &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{}}
 	if o.Network != "" {
-		nc.EndpointsConfig[o.Network] = &network.EndpointSettings{}
+		es := &network.EndpointSettings{}
+		if o.IP != "" {
+			a, err := netip.ParseAddr(o.IP)
+			if err != nil || !a.Is4() {
+				return nil, flagError(o.IP, "--ip", fmt.Errorf("invalid IPv4 address"))
+			}
+			es.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: a}
+		}
+		if o.MacAddress != "" {
+			mac, err := net.ParseMAC(o.MacAddress)
+			if err != nil {
+				return nil, fmt.Errorf("%s is not a valid mac address", o.MacAddress)
+			}
+			es.MacAddress = network.HardwareAddr(mac)
+		}
+		if len(o.Aliases) > 0 {
+			es.Aliases = o.Aliases
+		}
+		nc.EndpointsConfig[o.Network] = es
 	}
 	return &Request{Name: o.Name, Config: cfg, HostConfig: hc, NetworkingConfig: nc}, nil
 }
@@ -455,34 +524,14 @@ func ParsePublish(specs []string) (network.PortSet, network.PortMap, error) {
 	set := network.PortSet{}
 	pm := network.PortMap{}
 	for _, s := range specs {
-		spec, proto, _ := strings.Cut(s, "/")
-		if proto == "" {
-			proto = "tcp"
-		}
-		parts := strings.Split(spec, ":")
-		var ip, hostPort, ctrPort string
-		switch len(parts) {
-		case 1:
-			ctrPort = parts[0]
-		case 2:
-			hostPort, ctrPort = parts[0], parts[1]
-		case 3:
-			ip, hostPort, ctrPort = parts[0], parts[1], parts[2]
-		default:
-			return nil, nil, fmt.Errorf("invalid published port %q", s)
-		}
-		port, err := network.ParsePort(ctrPort + "/" + proto)
+		parsed, err := portspec.Parse(s)
 		if err != nil {
 			return nil, nil, fmt.Errorf("invalid published port %q: %w", s, err)
 		}
-		set[port] = struct{}{}
-		var addr netip.Addr
-		if ip != "" {
-			if addr, err = netip.ParseAddr(strings.Trim(ip, "[]")); err != nil {
-				return nil, nil, fmt.Errorf("invalid published port %q: %w", s, err)
-			}
+		for _, p := range parsed {
+			set[p.Port] = struct{}{}
+			pm[p.Port] = append(pm[p.Port], p.Binding)
 		}
-		pm[port] = append(pm[port], network.PortBinding{HostIP: addr, HostPort: hostPort})
 	}
 	return set, pm, nil
 }

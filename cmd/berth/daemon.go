@@ -13,12 +13,15 @@ import (
 	"os/signal"
 	"os/user"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berth-dev/berth/api"
 	"github.com/berth-dev/berth/daemon"
+	"github.com/berth-dev/berth/runtime/cgroups"
 	"github.com/spf13/cobra"
 )
 
@@ -30,13 +33,18 @@ type daemonFlags struct {
 	pidfile      string
 	runtime      string
 	cgroupParent string
+	favorDynMods bool
+	insecureRegs []string
+	mirrors      []string
 	group        string
 	tlsVerify    bool
 	tlsCACert    string
 	tlsCert      string
 	tlsKey       string
-	insecureRegs []string
-	mirrors      []string
+	sec          daemon.SecConfig
+	addRuntimes  []string
+	bridge       string
+	bip          string
 }
 
 func newDaemonCommand(version string) *cobra.Command {
@@ -56,14 +64,19 @@ func newDaemonCommand(version string) *cobra.Command {
 	fl.StringVarP(&f.logLevel, "log-level", "l", "info", `Log level ("debug", "info", "warn", "error")`)
 	fl.StringVarP(&f.pidfile, "pidfile", "p", "", "Path of the daemon's PID file (default <exec-root>/berth.pid)")
 	fl.StringVar(&f.runtime, "runtime", "", "OCI runtime binary for containers (default: the built-in runtime)")
+	fl.BoolVar(&f.sec.Init, "init", false, "Run an init in the containers to forward signals and reap processes")
+	fl.StringArrayVar(&f.addRuntimes, "add-runtime", nil, "Register an additional OCI compatible runtime (name=path)")
 	fl.StringVar(&f.cgroupParent, "cgroup-parent", "/berth", "Parent cgroup of containers")
+	fl.StringArrayVar(&f.insecureRegs, "insecure-registry", nil, "Registry reached over plain HTTP (host:port or CIDR); loopback registries always are")
+	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "Preferred Docker Hub mirror (URL)")
+	fl.BoolVar(&f.favorDynMods, "cgroup-favordynmods", true, "Turn on the cgroup hierarchy's favordynmods option (Linux 6.0+): moving a container into its cgroup then takes microseconds instead of an RCU grace period")
 	fl.StringVarP(&f.group, "group", "G", "docker", "Group owning the unix socket (if it exists)")
 	fl.BoolVar(&f.tlsVerify, "tlsverify", false, "Require and verify client certificates (mutual TLS) on TCP")
 	fl.StringVar(&f.tlsCACert, "tlscacert", "", "CA certificate that client certificates must chain to")
 	fl.StringVar(&f.tlsCert, "tlscert", "", "Server TLS certificate")
 	fl.StringVar(&f.tlsKey, "tlskey", "", "Server TLS key")
-	fl.StringArrayVar(&f.insecureRegs, "insecure-registry", nil, "Registry (host[:port] or CIDR) reached without TLS verification, over HTTP if needed")
-	fl.StringArrayVar(&f.mirrors, "registry-mirror", nil, "Mirror (http(s)://host[:port]) tried before Docker Hub")
+	fl.StringVarP(&f.bridge, "bridge", "b", "berth0", "Name of the default bridge network's Linux bridge")
+	fl.StringVar(&f.bip, "bip", "172.29.0.1/16", "Default bridge's gateway address and subnet (CIDR)")
 	return cmd
 }
 
@@ -96,16 +109,30 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	d, err := daemon.New(ctx, daemon.Config{
-		DataRoot:     f.dataRoot,
-		ExecRoot:     f.execRoot,
-		Runtime:      f.runtime,
-		CgroupParent: f.cgroupParent,
-		Version:      version,
-		Log:          log,
+	if f.favorDynMods {
+		// A host-wide setting: it speeds up runc's cgroup moves as much as
+		// ours, and it stays when the daemon leaves.
+		if changed, err := cgroups.FavorDynMods(); err != nil {
+			log.Info("cgroup favordynmods unavailable: each container start waits for an RCU grace period", "err", err)
+		} else if changed {
+			log.Info("turned on the cgroup hierarchy's favordynmods option")
+		}
+	}
 
+	d, err := daemon.New(ctx, daemon.Config{
+		DataRoot:           f.dataRoot,
+		ExecRoot:           f.execRoot,
+		Runtime:            f.runtime,
+		CgroupParent:       f.cgroupParent,
+		Version:            version,
+		GitCommit:          gitCommit,
 		InsecureRegistries: f.insecureRegs,
 		RegistryMirrors:    f.mirrors,
+		BuildTime:          buildTime,
+		Log:                log,
+		Sec:                f.secConfig(),
+		Bridge:             f.bridge,
+		BridgeIP:           f.bip,
 	})
 	if err != nil {
 		return err
@@ -130,6 +157,9 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 		go func(l net.Listener) { errc <- srv.Serve(ctx, l) }(l)
 	}
 	log.Info("daemon ready", "version", version, "data-root", f.dataRoot)
+	// Start-up (restore, network and store setup) leaves garbage behind:
+	// hand the freed heap back to the system instead of keeping it.
+	time.AfterFunc(time.Second, debug.FreeOSMemory)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down; containers keep running")
@@ -242,4 +272,16 @@ func writePidfile(path string) (func(), error) {
 		return nil, fmt.Errorf("write pidfile: %w", err)
 	}
 	return func() { os.Remove(path) }, nil
+}
+
+// secConfig adds the --add-runtime name=path entries to the security config.
+func (f *daemonFlags) secConfig() daemon.SecConfig {
+	c := f.sec
+	c.Runtimes = map[string]string{}
+	for _, r := range f.addRuntimes {
+		if name, path, ok := strings.Cut(r, "="); ok && name != "" && path != "" {
+			c.Runtimes[name] = path
+		}
+	}
+	return c
 }

@@ -7,8 +7,10 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/berth-dev/berth/cli"
+	"github.com/berth-dev/berth/initproc"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/shim"
 )
@@ -16,7 +18,14 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// gitCommit and buildTime are set at build time too (see the Makefile).
+var gitCommit, buildTime string
+
 func main() {
+	// As /sbin/docker-init in a container (--init): the tiny init.
+	if filepath.Base(os.Args[0]) == "docker-init" {
+		os.Exit(initproc.Main(os.Args[1:]))
+	}
 	// Hidden modes first, before any flag parsing: they are on the hot path
 	// of every container start.
 	if len(os.Args) > 1 {

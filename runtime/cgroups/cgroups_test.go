@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
+
 	"github.com/berth-dev/berth/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -482,5 +484,24 @@ func TestDeviceProgramRejectsBadRules(t *testing.T) {
 	p, err := deviceProgram([]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}})
 	if err != nil || len(p) != 8 || p[len(p)-1].op != ebpfExit {
 		t.Errorf("deny all: %d insns, %v", len(p), err)
+	}
+}
+
+func TestFavorDynMods(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to remount the cgroup hierarchy")
+	}
+	if _, err := FavorDynMods(); err != nil {
+		t.Skipf("favordynmods unavailable here (Linux 6.0+ only): %v", err)
+	}
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mounts) > 0 && !strings.Contains(mounts[0].VFSOptions, "favordynmods") {
+		t.Errorf("cgroup2 at %s lacks favordynmods after FavorDynMods: %q", mounts[0].Mountpoint, mounts[0].VFSOptions)
+	}
+	if changed, err := FavorDynMods(); err != nil || changed {
+		t.Errorf("second call: changed %v, err %v; want no change", changed, err)
 	}
 }

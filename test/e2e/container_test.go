@@ -44,7 +44,7 @@ func TestRunOutputAndExitCodes(t *testing.T) {
 		{"child killed", []string{"run", "--rm", "busybox", "sh", "-c", "sleep 5 & kill -9 $!; wait $!"}, "", 137, ""},
 		{"not found", []string{"run", "--rm", "busybox", "nosuchcmd"}, "", 127, "executable file not found"},
 		{"not executable", []string{"run", "--rm", "busybox", "/etc/passwd"}, "", 126, "permission denied"},
-		{"no such image", []string{"run", "--rm", "nosuchimage:1"}, "", 125, "No such image"},
+		{"no such image", []string{"run", "--rm", "127.0.0.1:9/nosuchimage:1"}, "", 125, "Unable to find image '127.0.0.1:9/nosuchimage:1' locally"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

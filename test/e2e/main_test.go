@@ -155,6 +155,9 @@ func (e *env) startDaemon() error {
 		"--data-root", filepath.Join(e.dir, "data"),
 		"--exec-root", filepath.Join(e.dir, "exec"),
 		"--cgroup-parent", "/berth-e2e-"+filepath.Base(e.dir),
+		// A bridge, subnet and nftables table of the suite's own, so that
+		// suites running side by side do not share them.
+		"--bridge", e2eBridge(), "--bip", e2eBIP(),
 		"--log-level", "debug")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -205,6 +208,7 @@ func (e *env) teardown() {
 		}
 	}
 	e.stopDaemon()
+	exec.Command("ip", "link", "del", e2eBridge()).Run() // the daemon leaves its bridge, as dockerd does
 	// Unmount whatever is left below the temp dir before removing it.
 	if data, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
 		var mnts []string
