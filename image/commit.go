@@ -155,6 +155,7 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	if err != nil {
 		return nil, err
 	}
+	w.lazy = true
 	l := &ingested{blob: w}
 	if l.tmpDir, err = s.tempDir(); err != nil {
 		l.discard()
@@ -338,9 +339,6 @@ func (s *Store) store(ctx context.Context, img *dockerspec.DockerOCIImage, rawCo
 	if _, err := s.content.put(rawManifest); err != nil {
 		return nil, err
 	}
-	if len(newSnaps) > 0 {
-		syncFS(s.overlayDir()) // unpacked files reach the disk before the records
-	}
 	rec := imageRecord{Manifest: manifestDigest, Chain: chain}
 	for _, d := range layerDescs {
 		rec.Layers = append(rec.Layers, d.Digest)
@@ -354,8 +352,18 @@ func (s *Store) store(ctx context.Context, img *dockerspec.DockerOCIImage, rawCo
 				}
 			}
 		}
+		isNew := tx.Bucket(bucketImages).Get([]byte(id)) == nil
 		if err := putJSON(tx.Bucket(bucketImages), id.String(), rec); err != nil {
 			return err
+		}
+		if isNew || len(layers) > 0 {
+			var created []digest.Digest
+			for _, i := range newSnaps {
+				created = append(created, chain[i])
+			}
+			if err := markUnsynced(tx, id, created); err != nil {
+				return err
+			}
 		}
 		if name != "" {
 			if err := tx.Bucket(bucketRefs).Put([]byte(name), []byte(id)); err != nil {
@@ -376,6 +384,7 @@ func (s *Store) store(ctx context.Context, img *dockerspec.DockerOCIImage, rawCo
 	if err != nil {
 		return nil, fmt.Errorf("record image %s: %w", id, err)
 	}
+	s.scheduleSync()
 	var out *Image
 	err = s.db.View(func(tx *bolt.Tx) error {
 		out, err = s.load(tx, id)
@@ -418,6 +427,9 @@ func parsePlatform(p string) (ocispec.Platform, error) {
 // recover removes what no transaction recorded: ingest files, temporary
 // and unrecorded snapshot dirs, and unreferenced blobs.
 func (s *Store) recover(ctx context.Context) error {
+	if err := s.recoverUnsynced(ctx); err != nil {
+		return err
+	}
 	known := map[string]bool{}
 	keep := map[digest.Digest]bool{}
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -24,7 +24,11 @@ var (
 	// bucketRootfs: container ID -> rootfsRecord.
 	bucketRootfs = []byte("rootfs")
 
-	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs}
+	// bucketUnsynced: image ID -> unsyncedRecord, for images recorded
+	// before their files were known to be on disk (see durability.go).
+	bucketUnsynced = []byte("unsynced")
+
+	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs, bucketUnsynced}
 )
 
 type imageRecord struct {
