@@ -88,7 +88,7 @@ func (s *Store) Commit(ctx context.Context, opts CommitOptions) (*Image, error) 
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		l, err := s.ingestLayer(ctx, rc, ocispec.MediaTypeImageLayer, "", "")
+		l, err := s.ingestLayer(ctx, rc, ocispec.MediaTypeImageLayer, "", "", 0)
 		rc.Close()
 		if err != nil {
 			return nil, err
@@ -149,8 +149,8 @@ func (s *Store) tempDir() (string, error) {
 
 // ingestLayer reads one layer blob (as stored, in mediaType's compression),
 // writes it to the ingest area and unpacks it in the same pass. want and
-// wantDiffID, when set, are verified.
-func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType string, want, wantDiffID digest.Digest) (*ingested, error) {
+// wantDiffID, when set, are verified; limit, when > 0, bounds the tar's size.
+func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType string, want, wantDiffID digest.Digest, limit int64) (*ingested, error) {
 	w, err := s.content.writer()
 	if err != nil {
 		return nil, err
@@ -187,6 +187,9 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 	}
 	// Decompression, hashing and the blob write run ahead on their own
 	// goroutine; the consumer only unpacks.
+	if limit > 0 {
+		tarStream = &boundedReader{r: tarStream, left: limit}
+	}
 	diffHash := digest.SHA256.Digester()
 	untar := io.TeeReader(tarStream, diffHash.Hash())
 	ahead := newReadAhead(io.MultiReader(untar, readerFunc(func([]byte) (int, error) {
@@ -231,6 +234,26 @@ const applyParallel = 4
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// errTooLarge cuts off a layer that expands beyond its limit.
+var errTooLarge = errors.New("layer expands to more than its compressed size allows: refusing a decompression bomb")
+
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
 
 // chainIDs computes the OCI chain IDs of a stack of diff IDs.
 func chainIDs(diffIDs []digest.Digest) []digest.Digest {
