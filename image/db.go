@@ -28,7 +28,11 @@ var (
 	// before their files were known to be on disk (see durability.go).
 	bucketUnsynced = []byte("unsynced")
 
-	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs, bucketUnsynced}
+	// bucketCompressed: diff ID -> descriptor of its gzip form as last
+	// pushed (layers stored uncompressed are compressed on push).
+	bucketCompressed = []byte("compressed")
+
+	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs, bucketUnsynced, bucketCompressed}
 )
 
 type imageRecord struct {
