@@ -165,57 +165,74 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 		l.discard()
 		return nil, err
 	}
-	tee := io.TeeReader(blob, w)
+	// Three stages: the blob is read and written to the ingest file on one
+	// goroutine, decompressed and hashed on another, unpacked on this one.
+	fetch := newReadAhead(io.TeeReader(blob, w))
+	var ahead *readAhead
+	// stop ends the stages after a failure: closing the blob unblocks a
+	// read waiting on the network, and nothing writes to w afterwards.
+	stop := func() {
+		if c, ok := blob.(io.Closer); ok {
+			c.Close()
+		}
+		fetch.close()
+		if ahead != nil {
+			ahead.close()
+		}
+	}
+	discard := fail
+	fail = func(err error) (*ingested, error) {
+		stop()
+		return discard(err)
+	}
 	var tarStream io.Reader
 	switch {
 	case strings.HasSuffix(mediaType, "gzip"):
-		zr, err := gzip.NewReader(tee)
+		zr, err := gzip.NewReader(fetch)
 		if err != nil {
 			return fail(errdefs.InvalidParameter(fmt.Errorf("layer: gzip: %w", err)))
 		}
 		defer zr.Close()
 		tarStream = zr
 	case strings.HasSuffix(mediaType, "zstd"):
-		zr, err := zstd.NewReader(tee, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(fetch, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return fail(errdefs.InvalidParameter(fmt.Errorf("layer: zstd: %w", err)))
 		}
 		defer zr.Close()
 		tarStream = zr
 	default:
-		tarStream = tee
+		tarStream = fetch
 	}
-	// Decompression, hashing and the blob write run ahead on their own
-	// goroutine; the consumer only unpacks.
 	if limit > 0 {
 		tarStream = &boundedReader{r: tarStream, left: limit}
 	}
 	diffHash := digest.SHA256.Digester()
 	untar := io.TeeReader(tarStream, diffHash.Hash())
-	ahead := newReadAhead(io.MultiReader(untar, readerFunc(func([]byte) (int, error) {
+	ahead = newReadAhead(io.MultiReader(untar, readerFunc(func([]byte) (int, error) {
 		// Hash what follows the end-of-archive marker too, and read the
 		// blob to its end: the digests cover the whole streams.
-		if _, err := io.Copy(io.Discard, tee); err != nil {
+		if _, err := io.Copy(io.Discard, fetch); err != nil {
 			return 0, err
 		}
 		return 0, io.EOF
 	})))
 	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), ahead, archive.ApplyOptions{Overlay: true, Parallel: applyParallel})
 	if err != nil {
-		ahead.close()
 		if ctx.Err() != nil {
 			return fail(err)
 		}
 		return fail(errdefs.InvalidParameter(fmt.Errorf("layer: %w", err)))
 	}
 	if _, err := io.Copy(io.Discard, ahead); err != nil {
-		ahead.close()
 		if ctx.Err() != nil {
 			return fail(err)
 		}
 		return fail(errdefs.InvalidParameter(fmt.Errorf("layer: %w", err)))
 	}
+	// Both stages read to their end: they are done with w.
 	ahead.close()
+	fetch.close()
 	if err := w.finish(want); err != nil {
 		return fail(errdefs.InvalidParameter(err))
 	}
