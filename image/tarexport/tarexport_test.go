@@ -177,7 +177,7 @@ func TestLoadRefusesHostileArchives(t *testing.T) {
 		tar  []byte
 	}{
 		{"entry climbing out", mkTar(t, entry{name: "../../escape", body: []byte("x")})},
-		{"config outside the archive", mkTar(t, entry{name: "manifest.json", body: manifest("../../../../" + outside + "/cfg.json", "l.tar")}, entry{name: "l.tar", body: layer})},
+		{"config outside the archive", mkTar(t, entry{name: "manifest.json", body: manifest("../../../../"+outside+"/cfg.json", "l.tar")}, entry{name: "l.tar", body: layer})},
 		{"layer through a symlink out", mkTar(t, entry{name: "out", typ: tar.TypeSymlink, link: outside}, entry{name: "c.json", body: cfg}, entry{name: "manifest.json", body: manifest("c.json", "out/layer.tar")})},
 		{"diff ID lies", mkTar(t, entry{name: "c.json", body: cfg}, entry{name: "l.tar", body: mkTar(t, entry{name: "y", body: []byte("other")})}, entry{name: "manifest.json", body: manifest("c.json", "l.tar")})},
 		{"not an archive", []byte("hello")},
