@@ -202,14 +202,15 @@ func TestLoadRefusesHostileArchives(t *testing.T) {
 	}
 }
 
-// FuzzLoad feeds arbitrary manifest.json and index.json to Load.
+// FuzzLoad feeds arbitrary manifest.json, index.json and image configs to Load.
 func FuzzLoad(f *testing.F) {
 	if os.Geteuid() != 0 {
 		f.Skip("the image store unpacks layers as root")
 	}
-	f.Add([]byte(`[{"Config":"c.json","RepoTags":["a:b"],"Layers":["l.tar"]}]`), []byte(`{"schemaVersion":2,"manifests":[]}`))
-	f.Add([]byte(`[{"Config":"../../etc/passwd","Layers":["/dev/zero"]}]`), []byte(``))
-	f.Add([]byte(``), []byte(`{"schemaVersion":2,"manifests":[{"digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}]}`))
+	f.Add([]byte(`[{"Config":"c.json","RepoTags":["a:b"],"Layers":["l.tar"]}]`), []byte(`{"schemaVersion":2,"manifests":[]}`), []byte(nil))
+	f.Add([]byte(`[{"Config":"../../etc/passwd","Layers":["/dev/zero"]}]`), []byte(``), []byte(nil))
+	f.Add([]byte(``), []byte(`{"schemaVersion":2,"manifests":[{"digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}]}`), []byte(nil))
+	f.Add([]byte(`[{"Config":"c.json","Layers":["l.tar"]}]`), []byte(nil), []byte(`{"rootfs":{"diff_ids":["sha256:zz"]},"history":[{"empty_layer":true}]}`))
 	root := f.TempDir()
 	s, err := image.Open(context.Background(), root, nil)
 	if err != nil {
@@ -218,8 +219,11 @@ func FuzzLoad(f *testing.F) {
 	defer s.Close()
 	layer := mkTar(f, entry{name: "x", body: []byte("x")})
 	cfg := []byte(`{"os":"linux","rootfs":{"type":"layers","diff_ids":["` + digest.FromBytes(layer).String() + `"]}}`)
-	f.Fuzz(func(t *testing.T, manifest, index []byte) {
-		ents := []entry{{name: "c.json", body: cfg}, {name: "l.tar", body: layer}}
+	f.Fuzz(func(t *testing.T, manifest, index, config []byte) {
+		if len(config) == 0 {
+			config = cfg
+		}
+		ents := []entry{{name: "c.json", body: config}, {name: "l.tar", body: layer}}
 		if len(manifest) > 0 {
 			ents = append(ents, entry{name: "manifest.json", body: manifest})
 		}
