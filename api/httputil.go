@@ -183,6 +183,9 @@ func checkJSONContentType(r *http.Request) error {
 // types no longer carry; they are ignored rather than refused.
 var legacyFields = map[string]bool{
 	"MacAddress": true, "KernelMemory": true, "KernelMemoryTCP": true,
+	// docker-py (docker-compose 1.29's SDK) sends the container ID in the
+	// exec create body; dockerd ignores it.
+	"Container": true,
 }
 
 // maxBodySize bounds JSON request bodies.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/errdefs"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/moby/moby/api/types/volume"
 )
 
 const appYAML = `
@@ -481,5 +482,22 @@ func TestCreateRequest(t *testing.T) {
 	d3, _ := ConfigHash(p3.Services["db"])
 	if h1 == h3 || d1 != d3 {
 		t.Errorf("hashes: web %v→%v db %v→%v", h1[:8], h3[:8], d1[:8], d3[:8])
+	}
+}
+
+// down -p without a file removes what the labels say is the project's.
+func TestDownWithoutFile(t *testing.T) {
+	f := newFake("busybox")
+	c := New(f, &bytes.Buffer{}, &bytes.Buffer{}, false, nil)
+	ctx := context.Background()
+	if err := c.Up(ctx, loadYAML(t, appYAML), UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	f.volumes["other"] = volume.Volume{Name: "other", Labels: map[string]string{LabelProject: "someone-else"}}
+	if err := c.Down(ctx, &types.Project{Name: "proj", Services: types.Services{}}, DownOptions{Volumes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.containers) != 0 || len(f.networks) != 0 || len(f.volumes) != 1 || f.volumes["other"].Name == "" {
+		t.Fatalf("down -p left containers=%d networks=%v volumes=%v", len(f.containers), f.networks, f.volumes)
 	}
 }

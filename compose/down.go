@@ -27,6 +27,13 @@ func (c *Compose) Down(ctx context.Context, p *types.Project, o DownOptions) err
 	if err != nil {
 		return err
 	}
+	// down -p without a file: the labels say what is the project's.
+	modelless := len(p.Services) == 0 && len(p.DisabledServices) == 0
+	if modelless {
+		if p, err = c.adoptLabelled(ctx, p, o.Volumes); err != nil {
+			return err
+		}
+	}
 	// Dependents go first: stop in reverse start order.
 	order, err := startOrder(p, p.ServiceNames())
 	if err != nil {
@@ -41,7 +48,7 @@ func (c *Compose) Down(ctx context.Context, p *types.Project, o DownOptions) err
 	for i, ct := range cts {
 		svc := ct.Labels[LabelService]
 		if _, ok := rank[svc]; !ok && ct.Labels[LabelOneoff] != "True" {
-			if !o.RemoveOrphans {
+			if !o.RemoveOrphans && !modelless {
 				orphans = append(orphans, containerName(ct))
 				continue
 			}
@@ -152,4 +159,34 @@ func sortedVolumeKeys(p *types.Project) []string {
 		m[k] = true
 	}
 	return sortedKeys(m)
+}
+
+// adoptLabelled returns a copy of a model-less project holding the
+// networks (and with volumes, the volumes) labelled with its name.
+func (c *Compose) adoptLabelled(ctx context.Context, p *types.Project, volumes bool) (*types.Project, error) {
+	q := *p
+	q.Networks, q.Volumes = types.Networks{}, types.Volumes{}
+	f := client.Filters{}.Add("label", LabelProject+"="+p.Name)
+	nets, err := c.API.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list networks of project %s: %w", p.Name, err)
+	}
+	for _, n := range nets.Items {
+		if n.Labels[LabelProject] == p.Name {
+			q.Networks[n.Name] = types.NetworkConfig{Name: n.Name}
+		}
+	}
+	if !volumes {
+		return &q, nil
+	}
+	vols, err := c.API.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes of project %s: %w", p.Name, err)
+	}
+	for _, v := range vols.Items {
+		if v.Labels[LabelProject] == p.Name {
+			q.Volumes[v.Name] = types.VolumeConfig{Name: v.Name}
+		}
+	}
+	return &q, nil
 }

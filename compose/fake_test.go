@@ -246,3 +246,23 @@ func (f *fakeEngine) ImageBuild(_ context.Context, r io.Reader, o client.ImageBu
 	}
 	return client.ImageBuildResult{Body: io.NopCloser(strings.NewReader(`{"stream":"Step 1/1\n"}` + "\n"))}, nil
 }
+
+func (f *fakeEngine) NetworkList(context.Context, client.NetworkListOptions) (client.NetworkListResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var r client.NetworkListResult
+	for name, n := range f.networks {
+		r.Items = append(r.Items, network.Summary{Network: network.Network{Name: name, ID: n.ID, Labels: n.Labels}})
+	}
+	return r, nil
+}
+
+func (f *fakeEngine) VolumeList(context.Context, client.VolumeListOptions) (client.VolumeListResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var r client.VolumeListResult
+	for _, v := range f.volumes {
+		r.Items = append(r.Items, v)
+	}
+	return r, nil
+}

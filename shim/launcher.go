@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // Launcher launches shims, keeping one booted in advance (from the first
@@ -57,9 +56,9 @@ func (l *Launcher) Launch(ctx context.Context, cfg Config) (*Client, error) {
 	name, proc := l.warm, l.warmProc
 	l.warm, l.warmProc = "", nil
 	l.mu.Unlock()
-	// Boot the next one once this start is done: on a small machine a boot
-	// in parallel would slow this one down.
-	time.AfterFunc(200*time.Millisecond, l.refill)
+	// Boot the next one now, beside this start: `docker run`s come back to
+	// back (one every 50 ms or so), and a later boot would miss the next.
+	go l.refill()
 	if name != "" {
 		if err := writeConfig(cfg); err != nil {
 			return nil, err

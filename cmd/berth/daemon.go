@@ -159,7 +159,10 @@ func runDaemon(ctx context.Context, f *daemonFlags, version string) error {
 	log.Info("daemon ready", "version", version, "data-root", f.dataRoot)
 	// Start-up (restore, network and store setup) leaves garbage behind:
 	// hand the freed heap back to the system instead of keeping it.
-	time.AfterFunc(time.Second, debug.FreeOSMemory)
+	time.AfterFunc(time.Second, func() {
+		debug.FreeOSMemory()
+		releaseCodePages()
+	})
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down; containers keep running")

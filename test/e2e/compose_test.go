@@ -174,6 +174,15 @@ func TestDockerComposeV1(t *testing.T) {
 	if out := run("exec", "-T", "store", "cat", "/data/starts"); strings.TrimSpace(out) == "" {
 		t.Fatal("exec printed nothing")
 	}
+	// Without the docker CLI docker-compose execs through docker-py, whose
+	// exec create body carries a legacy Container field.
+	sdk := exec.Command(bin, "-p", project, "exec", "-T", "store", "sh", "-c", "cat /data/starts; exit 5")
+	sdk.Dir = dir
+	sdk.Env = append(os.Environ(), "DOCKER_HOST=unix://"+e.sock, fmt.Sprintf("WEB_PORT=%d", port), "COMPOSE_INTERACTIVE_NO_CLI=1")
+	out, err := sdk.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 || strings.TrimSpace(string(out)) == "" {
+		t.Fatalf("docker-compose exec through the SDK: %v\n%s", err, out)
+	}
 	run("down", "-v")
 	if left := e.ok(t, "ps", "-aq", "--filter", "label=com.docker.compose.project="+project); left != "" {
 		t.Fatalf("containers left: %q", left)

@@ -20,8 +20,19 @@ import (
 func TestPullInterruptedByClient(t *testing.T) {
 	e := need(t)
 	reg := startRegistry(t, e)
-	ref := reg + "/" + uniq("intr") + ":1"
+	name := uniq("intr")
+	ref := reg + "/" + name + ":1"
 	e.ok(t, "tag", "busybox", ref)
+	// Pushes and pulls record "repo@digest" references on busybox's image:
+	// remove them, or other tests would see them.
+	t.Cleanup(func() {
+		out := e.docker(t, "", "image", "inspect", "-f", "{{range .RepoDigests}}{{println .}}{{end}}", "busybox").stdout
+		for _, d := range strings.Fields(out) {
+			if strings.Contains(d, name) {
+				e.docker(t, "", "rmi", d)
+			}
+		}
+	})
 	e.ok(t, "push", ref)
 	id := strings.TrimSpace(e.ok(t, "image", "inspect", "-f", "{{.Id}}", ref))
 	e.ok(t, "rmi", ref)
