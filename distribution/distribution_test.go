@@ -345,3 +345,44 @@ func FuzzManifest(f *testing.F) {
 		}
 	})
 }
+
+// A layer stored uncompressed is compressed once per registry: the gzip
+// form is remembered, so pushing again checks the registry instead of
+// compressing again; a registry without it gets it compressed anew.
+func TestPushReusesCompressedLayer(t *testing.T) {
+	ctx := context.Background()
+	store := openStore(t)
+	hostA := strings.TrimPrefix(registryServer(t, regapi.Options{}).URL, "http://")
+	hostB := strings.TrimPrefix(registryServer(t, regapi.Options{}).URL, "http://")
+	img, err := store.Import(ctx, bytes.NewReader(rootfsTar(t, t.Name())), image.ImportOptions{Ref: hostA + "/c/app:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Tag(ctx, img.ID, hostB+"/c/app:1"); err != nil {
+		t.Fatal(err)
+	}
+	c := NewClient(Options{}, registry.AuthConfig{})
+	first, err := Push(ctx, store, c, named(t, hostA+"/c/app:1").(reference.NamedTagged), PushOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, ok := store.CompressedLayer(ctx, img.Config.RootFS.DiffIDs[0])
+	if !ok || desc.MediaType != ocispec.MediaTypeImageLayerGzip {
+		t.Fatalf("no compressed form recorded: %+v %v", desc, ok)
+	}
+	var again collect
+	second, err := Push(ctx, store, c, named(t, hostA+"/c/app:1").(reference.NamedTagged), PushOptions{Progress: again.progress})
+	if err != nil || second.Digest != first.Digest || !again.has("Layer already exists") {
+		t.Fatalf("second push: %v, digest %s vs %s, %+v", err, second.Digest, first.Digest, again.msgs)
+	}
+	// Registry B has nothing: the layer is compressed and uploaded again.
+	var toB collect
+	third, err := Push(ctx, store, c, named(t, hostB+"/c/app:1").(reference.NamedTagged), PushOptions{Progress: toB.progress})
+	if err != nil || !toB.has("Pushed") {
+		t.Fatalf("push to a second registry: %v %+v", err, toB.msgs)
+	}
+	got, err := Pull(ctx, openStore(t), c, named(t, hostB+"/c/app:1"), PullOptions{})
+	if err != nil || got.ID != img.ID || got.ManifestDigest != third.Digest {
+		t.Fatalf("pull back from B: %v", err)
+	}
+}

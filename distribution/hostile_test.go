@@ -61,6 +61,7 @@ func leftovers(root string) []string {
 type craftedImage struct {
 	manifest, config []byte
 	blobs            map[digest.Digest][]byte
+	claim            string // a Docker-Content-Digest header to send with the manifest
 }
 
 func craft(layers [][]byte, tamper func(cfg map[string]any)) *craftedImage {
@@ -98,6 +99,9 @@ func (ci *craftedImage) serve(t *testing.T, blob func(w http.ResponseWriter, r *
 		case r.URL.Path == "/v2/":
 		case strings.Contains(r.URL.Path, "/manifests/"):
 			w.Header().Set("Content-Type", ocispec.MediaTypeImageManifest)
+			if ci.claim != "" {
+				w.Header().Set("Docker-Content-Digest", ci.claim)
+			}
 			w.Write(ci.manifest)
 		case strings.Contains(r.URL.Path, "/blobs/"):
 			d := digest.Digest(r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:])
@@ -139,12 +143,19 @@ func tarOf(t *testing.T, hdrs ...*tar.Header) []byte {
 func TestPullRefusesHostileImages(t *testing.T) {
 	ctx := context.Background()
 	good := tarOf(t, &tar.Header{Name: "ok", Mode: 0o644, Size: 5, Typeflag: tar.TypeReg})
+	lying := craft([][]byte{good}, nil)
+	lying.claim = digest.FromString("another manifest").String()
+	// 100 MB of one byte repeated, about 100 KB of gzip: past 10x its size plus 64 MiB.
+	bomb := tarOf(t, &tar.Header{Name: "zeros", Mode: 0o644, Size: 100 << 20, Typeflag: tar.TypeReg})
 	for _, tc := range []struct {
-		name string
-		img  *craftedImage
-		blob func(w http.ResponseWriter, r *http.Request, b []byte)
-		want string
+		name   string
+		img    *craftedImage
+		blob   func(w http.ResponseWriter, r *http.Request, b []byte)
+		want   string
+		maxExp int64
 	}{
+		{name: "manifest digest header lies", img: lying, want: "the registry says its digest is"},
+		{name: "gzip bomb", img: craft([][]byte{bomb}, nil), want: "decompression bomb", maxExp: 10},
 		{name: "config diff IDs lie", img: craft([][]byte{good}, func(c map[string]any) {
 			c["rootfs"] = map[string]any{"type": "layers", "diff_ids": []string{digest.FromString("other").String()}}
 		}), want: "diff ID mismatch"},
@@ -164,7 +175,7 @@ func TestPullRefusesHostileImages(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			host := tc.img.serve(t, tc.blob)
 			s, root := openStoreAt(t)
-			_, err := Pull(ctx, s, NewClient(Options{}, registry.AuthConfig{}), named(t, host+"/bad/img:1"), PullOptions{})
+			_, err := Pull(ctx, s, NewClient(Options{}, registry.AuthConfig{}), named(t, host+"/bad/img:1"), PullOptions{MaxExpansion: tc.maxExp})
 			if err == nil {
 				t.Fatal("the pull succeeded")
 			}

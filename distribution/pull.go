@@ -44,6 +44,20 @@ type PullOptions struct {
 	// Platform selects from an index; nil means the host's.
 	Platform *ocispec.Platform
 	Progress Progress
+	// MaxExpansion refuses layers whose tar is more than this many times
+	// their compressed blob (beyond 64 MiB); 0 means DefaultMaxExpansion.
+	MaxExpansion int64
+}
+
+// DefaultMaxExpansion bounds decompression: rootfs layers expand a few
+// times, a gzip bomb about a thousand.
+const DefaultMaxExpansion = 200
+
+func maxExpansion(opts PullOptions) int64 {
+	if opts.MaxExpansion > 0 {
+		return opts.MaxExpansion
+	}
+	return DefaultMaxExpansion
 }
 
 // Pull fetches named (tagged, or pinned by digest) into the store and
@@ -116,7 +130,7 @@ func Pull(ctx context.Context, store *image.Store, c *Client, named reference.Na
 		layers[i] = &remoteLayer{ctx: ctx, repo: repo, desc: desc, diffID: cfg.RootFS.DiffIDs[i], progress: p}
 	}
 	storeRef := named.String()
-	img, err := store.Put(ctx, &remoteView{raw: data, manifest: &m, rawConfig: rawConfig, layers: layers}, image.PutOptions{Ref: storeRef, RecordDigest: true})
+	img, err := store.Put(ctx, &remoteView{raw: data, manifest: &m, rawConfig: rawConfig, layers: layers}, image.PutOptions{Ref: storeRef, RecordDigest: true, MaxExpansion: maxExpansion(opts)})
 	if err != nil {
 		return nil, fmt.Errorf("pull %s: %w", familiar, err)
 	}

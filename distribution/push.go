@@ -80,9 +80,23 @@ func Push(ctx context.Context, store *image.Store, c *Client, named reference.Na
 			continue
 		}
 		d, _ := l.Digest()
+		diffID, _ := l.DiffID()
+		// Pushed before: if the registry holds that gzip form, the layer
+		// needs neither compressing nor uploading.
+		if desc, ok := store.CompressedLayer(ctx, diffID); ok {
+			if exists, err := repo.BlobExists(ctx, desc.Digest); err == nil && exists {
+				layers[i] = &pushedLayer{desc: desc}
+				m.Layers[i] = desc
+				rewritten = true
+				continue
+			}
+		}
 		gz, desc, err := compressLayer(l)
 		if err != nil {
 			return PushResult{}, fmt.Errorf("compress layer %s: %w", shortID(d), err)
+		}
+		if err := store.SetCompressedLayer(ctx, diffID, desc); err != nil {
+			return PushResult{}, err
 		}
 		tmpFiles = append(tmpFiles, gz)
 		layers[i] = &fileLayer{path: gz, desc: desc}
@@ -195,6 +209,21 @@ func (l *fileLayer) Size() (int64, error)               { return l.desc.Size, ni
 func (l *fileLayer) MediaType() (string, error)         { return l.desc.MediaType, nil }
 func (l *fileLayer) Compressed() (io.ReadCloser, error) { return os.Open(l.path) }
 func (l *fileLayer) Uncompressed() (io.ReadCloser, error) {
+	return nil, errors.New("not kept uncompressed")
+}
+
+// pushedLayer is the compressed form of a local layer that the registry
+// already holds (see image.Store.CompressedLayer).
+type pushedLayer struct{ desc ocispec.Descriptor }
+
+func (l *pushedLayer) Digest() (digest.Digest, error) { return l.desc.Digest, nil }
+func (l *pushedLayer) DiffID() (digest.Digest, error) { return "", errors.New("not known") }
+func (l *pushedLayer) Size() (int64, error)           { return l.desc.Size, nil }
+func (l *pushedLayer) MediaType() (string, error)     { return l.desc.MediaType, nil }
+func (l *pushedLayer) Compressed() (io.ReadCloser, error) {
+	return nil, fmt.Errorf("blob %s left the registry during the push: push again", l.desc.Digest)
+}
+func (l *pushedLayer) Uncompressed() (io.ReadCloser, error) {
 	return nil, errors.New("not kept uncompressed")
 }
 

@@ -70,6 +70,11 @@ func (r *Repository) Manifest(ctx context.Context, ref string) (data []byte, med
 			return nil, "", "", errdefs.InvalidParameterf("manifest verification failed for digest %s: got %s", want, dgst)
 		}
 	}
+	// A registry naming another digest than what it sent is lying (or
+	// corrupt): refuse rather than record either.
+	if claimed, err := digest.Parse(resp.Header.Get("Docker-Content-Digest")); err == nil && claimed.Algorithm() == dgst.Algorithm() && claimed != dgst {
+		return nil, "", "", errdefs.InvalidParameterf("manifest %s: the registry says its digest is %s but the content is %s", ref, claimed, dgst)
+	}
 	mediaType = resp.Header.Get("Content-Type")
 	if i := strings.IndexByte(mediaType, ';'); i >= 0 {
 		mediaType = strings.TrimSpace(mediaType[:i])

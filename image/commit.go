@@ -88,7 +88,7 @@ func (s *Store) Commit(ctx context.Context, opts CommitOptions) (*Image, error) 
 		if err != nil {
 			return nil, errdefs.InvalidParameter(err)
 		}
-		l, err := s.ingestLayer(ctx, rc, ocispec.MediaTypeImageLayer, "", "")
+		l, err := s.ingestLayer(ctx, rc, ocispec.MediaTypeImageLayer, "", "", 0)
 		rc.Close()
 		if err != nil {
 			return nil, err
@@ -149,12 +149,13 @@ func (s *Store) tempDir() (string, error) {
 
 // ingestLayer reads one layer blob (as stored, in mediaType's compression),
 // writes it to the ingest area and unpacks it in the same pass. want and
-// wantDiffID, when set, are verified.
-func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType string, want, wantDiffID digest.Digest) (*ingested, error) {
+// wantDiffID, when set, are verified; limit, when > 0, bounds the tar's size.
+func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType string, want, wantDiffID digest.Digest, limit int64) (*ingested, error) {
 	w, err := s.content.writer()
 	if err != nil {
 		return nil, err
 	}
+	w.lazy = true
 	l := &ingested{blob: w}
 	if l.tmpDir, err = s.tempDir(); err != nil {
 		l.discard()
@@ -164,54 +165,74 @@ func (s *Store) ingestLayer(ctx context.Context, blob io.Reader, mediaType strin
 		l.discard()
 		return nil, err
 	}
-	tee := io.TeeReader(blob, w)
+	// Three stages: the blob is read and written to the ingest file on one
+	// goroutine, decompressed and hashed on another, unpacked on this one.
+	fetch := newReadAhead(io.TeeReader(blob, w))
+	var ahead *readAhead
+	// stop ends the stages after a failure: closing the blob unblocks a
+	// read waiting on the network, and nothing writes to w afterwards.
+	stop := func() {
+		if c, ok := blob.(io.Closer); ok {
+			c.Close()
+		}
+		fetch.close()
+		if ahead != nil {
+			ahead.close()
+		}
+	}
+	discard := fail
+	fail = func(err error) (*ingested, error) {
+		stop()
+		return discard(err)
+	}
 	var tarStream io.Reader
 	switch {
 	case strings.HasSuffix(mediaType, "gzip"):
-		zr, err := gzip.NewReader(tee)
+		zr, err := gzip.NewReader(fetch)
 		if err != nil {
 			return fail(errdefs.InvalidParameter(fmt.Errorf("layer: gzip: %w", err)))
 		}
 		defer zr.Close()
 		tarStream = zr
 	case strings.HasSuffix(mediaType, "zstd"):
-		zr, err := zstd.NewReader(tee, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		zr, err := zstd.NewReader(fetch, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
 		if err != nil {
 			return fail(errdefs.InvalidParameter(fmt.Errorf("layer: zstd: %w", err)))
 		}
 		defer zr.Close()
 		tarStream = zr
 	default:
-		tarStream = tee
+		tarStream = fetch
 	}
-	// Decompression, hashing and the blob write run ahead on their own
-	// goroutine; the consumer only unpacks.
+	if limit > 0 {
+		tarStream = &boundedReader{r: tarStream, left: limit}
+	}
 	diffHash := digest.SHA256.Digester()
 	untar := io.TeeReader(tarStream, diffHash.Hash())
-	ahead := newReadAhead(io.MultiReader(untar, readerFunc(func([]byte) (int, error) {
+	ahead = newReadAhead(io.MultiReader(untar, readerFunc(func([]byte) (int, error) {
 		// Hash what follows the end-of-archive marker too, and read the
 		// blob to its end: the digests cover the whole streams.
-		if _, err := io.Copy(io.Discard, tee); err != nil {
+		if _, err := io.Copy(io.Discard, fetch); err != nil {
 			return 0, err
 		}
 		return 0, io.EOF
 	})))
 	st, err := archive.ApplyTar(ctx, filepath.Join(l.tmpDir, "diff"), ahead, archive.ApplyOptions{Overlay: true, Parallel: applyParallel})
 	if err != nil {
-		ahead.close()
 		if ctx.Err() != nil {
 			return fail(err)
 		}
 		return fail(errdefs.InvalidParameter(fmt.Errorf("layer: %w", err)))
 	}
 	if _, err := io.Copy(io.Discard, ahead); err != nil {
-		ahead.close()
 		if ctx.Err() != nil {
 			return fail(err)
 		}
 		return fail(errdefs.InvalidParameter(fmt.Errorf("layer: %w", err)))
 	}
+	// Both stages read to their end: they are done with w.
 	ahead.close()
+	fetch.close()
 	if err := w.finish(want); err != nil {
 		return fail(errdefs.InvalidParameter(err))
 	}
@@ -230,6 +251,26 @@ const applyParallel = 4
 type readerFunc func([]byte) (int, error)
 
 func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// errTooLarge cuts off a layer that expands beyond its limit.
+var errTooLarge = errors.New("layer expands to more than its compressed size allows: refusing a decompression bomb")
+
+type boundedReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *boundedReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
+}
 
 // chainIDs computes the OCI chain IDs of a stack of diff IDs.
 func chainIDs(diffIDs []digest.Digest) []digest.Digest {
@@ -338,9 +379,6 @@ func (s *Store) store(ctx context.Context, img *dockerspec.DockerOCIImage, rawCo
 	if _, err := s.content.put(rawManifest); err != nil {
 		return nil, err
 	}
-	if len(newSnaps) > 0 {
-		syncFS(s.overlayDir()) // unpacked files reach the disk before the records
-	}
 	rec := imageRecord{Manifest: manifestDigest, Chain: chain}
 	for _, d := range layerDescs {
 		rec.Layers = append(rec.Layers, d.Digest)
@@ -354,8 +392,18 @@ func (s *Store) store(ctx context.Context, img *dockerspec.DockerOCIImage, rawCo
 				}
 			}
 		}
+		isNew := tx.Bucket(bucketImages).Get([]byte(id)) == nil
 		if err := putJSON(tx.Bucket(bucketImages), id.String(), rec); err != nil {
 			return err
+		}
+		if isNew || len(layers) > 0 {
+			var created []digest.Digest
+			for _, i := range newSnaps {
+				created = append(created, chain[i])
+			}
+			if err := markUnsynced(tx, id, created); err != nil {
+				return err
+			}
 		}
 		if name != "" {
 			if err := tx.Bucket(bucketRefs).Put([]byte(name), []byte(id)); err != nil {
@@ -376,6 +424,7 @@ func (s *Store) store(ctx context.Context, img *dockerspec.DockerOCIImage, rawCo
 	if err != nil {
 		return nil, fmt.Errorf("record image %s: %w", id, err)
 	}
+	s.scheduleSync()
 	var out *Image
 	err = s.db.View(func(tx *bolt.Tx) error {
 		out, err = s.load(tx, id)
@@ -418,6 +467,9 @@ func parsePlatform(p string) (ocispec.Platform, error) {
 // recover removes what no transaction recorded: ingest files, temporary
 // and unrecorded snapshot dirs, and unreferenced blobs.
 func (s *Store) recover(ctx context.Context) error {
+	if err := s.recoverUnsynced(ctx); err != nil {
+		return err
+	}
 	known := map[string]bool{}
 	keep := map[digest.Digest]bool{}
 	err := s.db.View(func(tx *bolt.Tx) error {

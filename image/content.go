@@ -84,6 +84,9 @@ type ingest struct {
 	h      hash.Hash
 	n      int64
 	digest digest.Digest
+	// lazy skips the fsync: a layer blob is made durable by the store's
+	// deferred sync (see durability.go) instead.
+	lazy bool
 }
 
 func (c *contentStore) writer() (*ingest, error) {
@@ -108,6 +111,9 @@ func (w *ingest) finish(want digest.Digest) error {
 	w.digest = digest.NewDigest(digest.SHA256, w.h)
 	if want != "" && want != w.digest {
 		return fmt.Errorf("content: digest mismatch: got %s, want %s", w.digest, want)
+	}
+	if w.lazy {
+		return w.f.Close()
 	}
 	if err := w.f.Sync(); err != nil {
 		return fmt.Errorf("content: %w", err)

@@ -24,7 +24,15 @@ var (
 	// bucketRootfs: container ID -> rootfsRecord.
 	bucketRootfs = []byte("rootfs")
 
-	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs}
+	// bucketUnsynced: image ID -> unsyncedRecord, for images recorded
+	// before their files were known to be on disk (see durability.go).
+	bucketUnsynced = []byte("unsynced")
+
+	// bucketCompressed: diff ID -> descriptor of its gzip form as last
+	// pushed (layers stored uncompressed are compressed on push).
+	bucketCompressed = []byte("compressed")
+
+	allBuckets = [][]byte{bucketImages, bucketRefs, bucketSnapshots, bucketRootfs, bucketUnsynced, bucketCompressed}
 )
 
 type imageRecord struct {

@@ -84,8 +84,10 @@ type HistoryEntry struct {
 // unpacked snapshot per layer chain ID, shared), overlay/<cid>/{diff,work,
 // merged} (a container's writable layer and mount point).
 //
-// Crash safety: files are written (and synced) before the transaction that
-// records them; Open removes whatever no transaction recorded.
+// Crash safety: files are written before the transaction that records
+// them; Open removes whatever no transaction recorded. New images are
+// recorded with an "unsynced" marker that a background syncfs clears; Open
+// drops images still marked (durability.go).
 type Store struct {
 	root    string
 	log     *slog.Logger
@@ -99,6 +101,12 @@ type Store struct {
 
 	cacheMu sync.RWMutex
 	configs map[digest.Digest]*dockerspec.DockerOCIImage // immutable by digest
+
+	// deferred sync of new images (durability.go)
+	durMu      sync.Mutex
+	durRunning bool
+	durAgain   bool
+	durWG      sync.WaitGroup
 }
 
 // Open opens (creating if needed) the store under root and repairs what a
@@ -145,8 +153,11 @@ func Open(ctx context.Context, root string, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
-// Close releases the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close waits for the pending sync of new images and releases the database.
+func (s *Store) Close() error {
+	s.durWG.Wait()
+	return s.db.Close()
+}
 
 // Import creates a single-layer image from an uncompressed or compressed
 // (gzip, zstd, bzip2, xz where supported) rootfs tarball.

@@ -198,7 +198,14 @@ type PutOptions struct {
 	Ref string
 	// RecordDigest also records "repo@<manifest digest>" (what a pull does).
 	RecordDigest bool
+	// MaxExpansion, when > 0, refuses a compressed layer whose tar grows
+	// beyond MaxExpansion times its blob plus 64 MiB: a decompression bomb
+	// is cut off instead of filling the disk.
+	MaxExpansion int64
 }
+
+// bombSlack is what any layer may expand to whatever MaxExpansion says.
+const bombSlack = 64 << 20
 
 // Put stores an image from any source (a registry, an archive, a build),
 // keeping its manifest and config byte for byte. Layers already present
@@ -246,7 +253,11 @@ func (s *Store) Put(ctx context.Context, src View, opts PutOptions) (*Image, err
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			l, err := s.putLayer(ctx, layers[i], m.Layers[i], cfg.RootFS.DiffIDs[i])
+			var limit int64
+			if opts.MaxExpansion > 0 && m.Layers[i].MediaType != ocispec.MediaTypeImageLayer {
+				limit = m.Layers[i].Size*opts.MaxExpansion + bombSlack
+			}
+			l, err := s.putLayer(ctx, layers[i], m.Layers[i], cfg.RootFS.DiffIDs[i], limit)
 			if err != nil {
 				errs[i-have] = fmt.Errorf("put: layer %d: %w", i, err)
 				cancel()
@@ -303,13 +314,13 @@ func firstError(errs []error) error {
 	return first
 }
 
-func (s *Store) putLayer(ctx context.Context, l Layer, desc ocispec.Descriptor, diffID digest.Digest) (*ingested, error) {
+func (s *Store) putLayer(ctx context.Context, l Layer, desc ocispec.Descriptor, diffID digest.Digest, limit int64) (*ingested, error) {
 	rc, err := l.Compressed()
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return s.ingestLayer(ctx, rc, desc.MediaType, desc.Digest, diffID)
+	return s.ingestLayer(ctx, rc, desc.MediaType, desc.Digest, diffID, limit)
 }
 
 // NewView assembles a View from a config and layers, with a fresh OCI

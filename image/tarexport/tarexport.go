@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/archive"
@@ -319,7 +320,9 @@ func loadOCI(ctx context.Context, store *image.Store, indexJSON []byte, readAll 
 		var tags []string
 		if name := desc.Annotations["io.containerd.image.name"]; name != "" {
 			tags = append(tags, name)
-		} else if name := desc.Annotations[ocispec.AnnotationRefName]; name != "" {
+		} else if name := desc.Annotations[ocispec.AnnotationRefName]; strings.ContainsAny(name, "/:") {
+			// Only a full reference names the image; a bare "latest" or
+			// "v1" (what OCI layout writers put there) is just a tag.
 			if _, err := reference.ParseNormalizedNamed(name); err == nil {
 				tags = append(tags, name)
 			}
