@@ -129,6 +129,7 @@ func (d *Daemon) launch(ctx context.Context, c *Container) (*shim.Client, int, e
 	c.pending = nil
 	tShim := time.Since(t0)
 	pid, err := cl.Start(ctx)
+	d.shims.Refill() // the next container's shim boots now, after this start
 	d.log.Debug("launch", "id", c.ID, "mount", tMount, "bundle", tBundle, "shim", tShim, "started", time.Since(t0))
 	if err != nil {
 		cl.Shutdown(ctx)

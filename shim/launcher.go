@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Launcher launches shims, keeping one booted in advance (from the first
@@ -26,8 +27,9 @@ type Launcher struct {
 	filling  bool
 	closed   bool
 	n        int
-	disabled bool // BERTH_NO_WARM_SHIM=1 turns prebooting off, for comparisons
-	preboot  bool // waiting shims also boot their container's init
+	disabled bool          // BERTH_NO_WARM_SHIM=1 turns prebooting off, for comparisons
+	preboot  bool          // waiting shims also boot their container's init
+	filled   chan struct{} // closed when the boot in progress ends
 }
 
 // PrebootInits makes the waiting shims boot a container init for the
@@ -53,12 +55,23 @@ func (l *Launcher) Launch(ctx context.Context, cfg Config) (*Client, error) {
 		return launchExe(ctx, cfg, l.exe)
 	}
 	l.mu.Lock()
+	if l.warm == "" && l.filling {
+		// One is booting: it is ready sooner than a shim started now.
+		filled := l.filled
+		l.mu.Unlock()
+		select {
+		case <-filled:
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+		l.mu.Lock()
+	}
 	name, proc := l.warm, l.warmProc
 	l.warm, l.warmProc = "", nil
 	l.mu.Unlock()
-	// Boot the next one now, beside this start: `docker run`s come back to
-	// back (one every 50 ms or so), and a later boot would miss the next.
-	go l.refill()
+	// The next one boots once this container has started (Refill), so as
+	// not to compete with it; this is the fallback if nobody says so.
+	time.AfterFunc(100*time.Millisecond, l.refill)
 	if name != "" {
 		if err := writeConfig(cfg); err != nil {
 			return nil, err
@@ -119,6 +132,10 @@ func (l *Launcher) configure(ctx context.Context, name, stateDir string) (int, e
 	return res.Pid, nil
 }
 
+// Refill boots the next waiting shim now (the daemon calls it once a
+// container it launched has started).
+func (l *Launcher) Refill() { go l.refill() }
+
 func (l *Launcher) refill() {
 	l.mu.Lock()
 	if l.closed || l.warm != "" || l.filling {
@@ -126,6 +143,8 @@ func (l *Launcher) refill() {
 		return
 	}
 	l.filling = true
+	l.filled = make(chan struct{})
+	filled := l.filled
 	l.n++
 	name := "w" + strconv.Itoa(l.n) + ".sock"
 	pre := l.preboot
@@ -133,6 +152,7 @@ func (l *Launcher) refill() {
 	proc, err := l.boot(name, pre)
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer close(filled)
 	l.filling = false
 	if err != nil {
 		return
