@@ -397,6 +397,8 @@ func TestReconnect(t *testing.T) {
 	for !strings.Contains(out.String(), "up") {
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Give the Wait time to be sent: only a Wait in flight is the point.
+	time.Sleep(200 * time.Millisecond)
 	cl.Close()
 	// New calls on a closed client fail with net.ErrClosed; the Wait in
 	// flight is not cut short (the daemon would read that as a death).
